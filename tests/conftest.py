@@ -34,3 +34,8 @@ def models_dir() -> Path:
 @pytest.fixture(scope="session")
 def landmarker_task() -> Path:
     return LANDMARKER_TASK
+
+
+# Session fixtures that build real artefacts (facesets, a briefly trained checkpoint, exported
+# models) live beside the code that makes them; each module is owned by its job's folder.
+pytest_plugins = ["tests.fixtures_training", "tests.fixtures_export"]

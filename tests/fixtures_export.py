@@ -1,0 +1,1 @@
+"""Session fixtures made by export/: ONNX models exported from the tiny trained checkpoint."""

@@ -1,0 +1,188 @@
+"""The network: one encoder shared by both identities, one decoder per identity (DeepFaceLab 'DF' shape).
+
+    face A ─┐                         ┌─ decoder A ─► face A', mask A
+            ├─► encoder (shared) ─► z ┤
+    face B ─┘                         └─ decoder B ─► face B', mask B
+
+The encoder downsamples the crop by 16, squeezes it through a dense bottleneck (`latent`), and
+expands it back to a small map at 1/8 of the resolution. Each decoder upsamples that map to half
+the resolution; its heads then predict a face (3 channels, RGB in [0, 1]) and a mask (1 channel
+in [0, 1]) as sub-pixel convolutions, so no full-resolution feature map is ever computed.
+Swapping is encoder + the *other* decoder: `model.path("a2b")` is what gets exported.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The whole network shape in one place; `PRESETS` names the usual ones."""
+
+    resolution: int = 128
+    enc_channels: tuple[int, ...] = (32, 64, 128, 256)  # one stride-2 conv each: resolution / 16 at the end
+    latent: int = 256                                   # dense bottleneck width
+    inter_channels: int = 128                           # channels of the map the bottleneck expands to
+    dec_channels: tuple[int, ...] = (64, 32)            # one 2x upscale each, from resolution / 8 to / 2
+    res_blocks: int = 1                                 # residual blocks before and after each decoder upscale
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form (lists, ints) for checkpoints and model metadata."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        """Inverse of to_dict; unknown keys are an error."""
+        fields = cls.__dataclass_fields__
+        unknown = set(d) - set(fields)
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(sorted(unknown))}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+PRESETS: dict[str, ModelConfig] = {
+    # 128 px, about 0.5 GMAC for the A->B path: real time on a 2-core CPU.
+    "fast": ModelConfig(),
+    # 256 px, sized like DeepFaceLab's DF at ae_dims 256: for training on a GPU.
+    "quality": ModelConfig(resolution=256, enc_channels=(64, 128, 256, 512), latent=512,
+                           inter_channels=512, dec_channels=(256, 128), res_blocks=2),
+}
+
+
+def _conv(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
+
+
+class Upscale(nn.Module):
+    """2x upsampling by a conv to 4x the channels and a pixel shuffle."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = _conv(cin, cout * 4)
+        self.shuffle = nn.PixelShuffle(2)
+
+    def forward(self, x):
+        return self.shuffle(F.leaky_relu(self.conv(x), 0.1))
+
+
+class ResBlock(nn.Module):
+    """Two 3x3 convs with a skip connection."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv1, self.conv2 = _conv(ch, ch), _conv(ch, ch)
+
+    def forward(self, x):
+        y = self.conv2(F.leaky_relu(self.conv1(x), 0.2))
+        return F.leaky_relu(x + y, 0.2)
+
+
+class Encoder(nn.Module):
+    """Shared encoder: strided convs, dense bottleneck, expansion to a (inter, R/8, R/8) map."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        layers, cin = [], 3
+        for i, cout in enumerate(cfg.enc_channels):
+            k = 5 if i == 0 else 3  # a wide first kernel is cheap on 3 channels
+            layers += [nn.Conv2d(cin, cout, k, stride=2, padding=k // 2), nn.LeakyReLU(0.1)]
+            cin = cout
+        self.down = nn.Sequential(*layers)
+        self.low = cfg.resolution // 2 ** len(cfg.enc_channels)
+        self.bottleneck = nn.Linear(cin * self.low * self.low, cfg.latent)
+        self.expand = nn.Linear(cfg.latent, cfg.inter_channels * self.low * self.low)
+        self.inter_channels = cfg.inter_channels
+        self.up = Upscale(cfg.inter_channels, cfg.inter_channels)
+
+    def forward(self, x):
+        z = self.bottleneck(torch.flatten(self.down(x), 1))
+        y = self.expand(z).view(-1, self.inter_channels, self.low, self.low)
+        return self.up(y)
+
+
+class Decoder(nn.Module):
+    """One identity's decoder: upscales to half resolution, then sub-pixel face and mask heads."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        cin = cfg.inter_channels
+        blocks = [ResBlock(cin) for _ in range(cfg.res_blocks)]
+        for cout in cfg.dec_channels:
+            blocks.append(Upscale(cin, cout))
+            blocks += [ResBlock(cout) for _ in range(cfg.res_blocks)]
+            cin = cout
+        self.body = nn.Sequential(*blocks)
+        self.head = _conv(cin, 4 * 4)  # 3 face + 1 mask channels, each as a 2x2 sub-pixel block
+        self.shuffle = nn.PixelShuffle(2)
+
+    def forward(self, y):
+        out = torch.sigmoid(self.shuffle(self.head(self.body(y))))
+        return out[:, :3], out[:, 3:]
+
+
+class SwapModel(nn.Module):
+    """The shared encoder and the two decoders, trained together."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        low = cfg.resolution // 2 ** len(cfg.enc_channels)
+        if low < 1 or low * 2 ** (len(cfg.dec_channels) + 2) != cfg.resolution:
+            raise ValueError(f"resolution {cfg.resolution} does not fit {len(cfg.enc_channels)} downscales "
+                             f"and {len(cfg.dec_channels)} + 2 upscales")
+        self.config = cfg
+        self.encoder = Encoder(cfg)
+        self.decoder_a = Decoder(cfg)
+        self.decoder_b = Decoder(cfg)
+
+    def forward(self, x: torch.Tensor, identity: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode `x` (N, 3, R, R, RGB in [0, 1]) and decode it as `identity` ('a' or 'b')."""
+        decoder = self.decoder_a if identity == "a" else self.decoder_b
+        return decoder(self.encoder(x))
+
+    def path(self, direction: str = "a2b") -> "SwapPath":
+        """The inference path for `direction` ('a2b': encoder + decoder B, 'b2a': encoder + decoder A)."""
+        if direction not in ("a2b", "b2a"):
+            raise ValueError(f"direction must be 'a2b' or 'b2a', not {direction!r}")
+        return SwapPath(self.encoder, self.decoder_b if direction == "a2b" else self.decoder_a)
+
+
+class SwapPath(nn.Module):
+    """Encoder + one decoder: (N, 3, R, R) RGB [0, 1] in, (face, mask) out. This is what gets exported."""
+
+    def __init__(self, encoder: Encoder, decoder: Decoder):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def count_macs(module: nn.Module, resolution: int) -> int:
+    """Multiply-accumulates of one forward pass on a single (1, 3, R, R) input (convs and linears)."""
+    total = 0
+
+    def hook(mod, inputs, output):
+        nonlocal total
+        if isinstance(mod, nn.Conv2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1]
+            total += output.numel() * (mod.in_channels // mod.groups) * k
+        elif isinstance(mod, nn.Linear):
+            total += mod.in_features * mod.out_features
+
+    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        with torch.no_grad():
+            module(torch.zeros(1, 3, resolution, resolution))
+    finally:
+        for h in handles:
+            h.remove()
+    return total
