@@ -70,16 +70,32 @@ def create_landmarker(backend: str = "auto", mode: str = "image", max_faces: int
 
     `mode` is 'image' for unrelated stills or 'video' for frames of one stream (tracking).
     'auto' takes mediapipe when its model file can be found and falls back to dlib otherwise.
+    Raises ModelFileError (one line) when the chosen backend's files or packages are missing.
     """
     if mode not in ("image", "video"):
         raise ValueError(f"mode must be 'image' or 'video', not {mode!r}")
+    if max_faces < 1:
+        raise ValueError(f"max_faces must be at least 1, not {max_faces}")
     if backend == "auto":
-        from faces.model_files import FACE_LANDMARKER, ModelFileError, find_model
-        try:
-            find_model(FACE_LANDMARKER, model_path)
-            backend = "mediapipe"
-        except ModelFileError:
-            backend = "dlib"
+        return _auto(mode=mode, max_faces=max_faces, model_path=model_path)
     if backend not in BACKENDS:
         raise ValueError(f"unknown landmark backend {backend!r}; choose from auto, {', '.join(BACKENDS)}")
     return BACKENDS[backend](mode=mode, max_faces=max_faces, model_path=model_path)
+
+
+def _auto(**kwargs) -> Landmarker:
+    """mediapipe if its model file is found, else dlib; if neither works, one error naming both.
+
+    An explicit model_path that does not exist is an error, never a silent fall back to dlib.
+    """
+    from faces.model_files import FACE_LANDMARKER, ModelFileError, find_model
+    try:
+        find_model(FACE_LANDMARKER, kwargs["model_path"])
+    except ModelFileError as missing:
+        if kwargs["model_path"] is not None:
+            raise
+        try:
+            return _dlib(**kwargs)
+        except ModelFileError as no_dlib:
+            raise ModelFileError(f"{missing}; the offline fallback is unavailable too: {no_dlib}") from no_dlib
+    return _mediapipe(**kwargs)

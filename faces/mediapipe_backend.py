@@ -1,14 +1,17 @@
 """Landmarks from mediapipe's Tasks FaceLandmarker (478-point mesh), reduced to the iBUG-68 points."""
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
 
 import cv2
 import numpy as np
 
 from faces.image import as_bgr8
 from faces.landmarks import Face, box_from_points, sort_largest_first
-from faces.model_files import FACE_LANDMARKER, find_model
+from faces.model_files import FACE_LANDMARKER, ModelFileError, find_model
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ info lines are noise on a user's terminal
 
@@ -31,6 +34,27 @@ IBUG68_FROM_MESH = np.array([
 ], dtype=np.int64)
 
 
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Discard what native code writes to the process's stderr (fd 2) while the block runs.
+
+    mediapipe 1.x logs through absl and ignores GLOG_minloglevel: creating a FaceLandmarker prints
+    half a dozen warning lines. Python exceptions are unaffected. Other threads writing to fd 2
+    during the block (creation takes ~50 ms) are silenced too.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
 class MediapipeLandmarker:
     """mediapipe Tasks FaceLandmarker in IMAGE mode (stills) or VIDEO mode (tracking a stream).
 
@@ -42,9 +66,9 @@ class MediapipeLandmarker:
 
     def __init__(self, mode: str = "image", max_faces: int = 1, model_path: str | None = None,
                  min_confidence: float = 0.5):
-        from mediapipe.tasks.python import BaseOptions, vision
-
         path = find_model(FACE_LANDMARKER, model_path)
+        with native_stderr_silenced():
+            from mediapipe.tasks.python import BaseOptions, vision
         running = vision.RunningMode.VIDEO if mode == "video" else vision.RunningMode.IMAGE
         options = vision.FaceLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(path)),
@@ -55,13 +79,22 @@ class MediapipeLandmarker:
             min_tracking_confidence=min_confidence,
         )
         self.mode = mode
-        self._task = vision.FaceLandmarker.create_from_options(options)
+        self.max_faces = max_faces
+        try:
+            with native_stderr_silenced():
+                self._task = vision.FaceLandmarker.create_from_options(options)
+        except (RuntimeError, ValueError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+            raise ModelFileError(f"{path} is not a usable {FACE_LANDMARKER.name} ({reason}); "
+                                 f"fetch it again with `python -m faces --download-model`") from exc
         self._last_ts = -1
 
     def detect(self, frame: np.ndarray, timestamp_ms: int | None = None) -> list[Face]:
         """Faces in a BGR frame, largest first. In video mode timestamps must rise; missing ones are made up."""
         import mediapipe as mp
 
+        if self._task is None:
+            raise RuntimeError("this landmarker is closed")
         frame = as_bgr8(frame)
         h, w = frame.shape[:2]
         if min(h, w) < 8:

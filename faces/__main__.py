@@ -1,0 +1,194 @@
+"""`python -m faces`: list the faces in an image or video (box, score, 68 points), write an aligned
+crop, or download the mediapipe model file.
+
+Results go to stdout (text, or one JSON document with --json); progress and errors go to stderr.
+Exit status: 0 done, 1 bad input or a failure (one line on stderr), 2 bad arguments, 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+
+from faces.align import COVERAGES, align_face
+from faces.image import FaceInputError
+from faces.landmarks import BACKENDS, Face, create_landmarker
+from faces.media import MediaSource
+from faces.model_files import FACE_LANDMARKER, ModelFileError, download_model
+
+PROG = "python -m faces"
+PROGRESS_EVERY_S = 2.0
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (exit 2), not a usage dump."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def at_least(minimum: int):
+    """argparse type: an int no smaller than `minimum`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below the minimum of {minimum}")
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface of `python -m faces`."""
+    p = OneLineParser(prog=PROG, description="List the faces in an image or video (box, score, 68 iBUG points), "
+                      "write an aligned crop, or download the mediapipe model file. Results go to stdout, "
+                      "progress and errors to stderr.")
+    p.add_argument("source", nargs="?", metavar="IMAGE_OR_VIDEO", help="image or video file to look at")
+    p.add_argument("--backend", default="auto", choices=["auto", *BACKENDS],
+                   help="landmark backend (default auto: mediapipe if its model file is found, else dlib)")
+    p.add_argument("--model", metavar="PATH", help=f"mediapipe {FACE_LANDMARKER.name} (default: "
+                   f"${FACE_LANDMARKER.env_var}, then the user cache dir)")
+    p.add_argument("--max-faces", type=at_least(1), default=1, metavar="N", help="most faces per frame (default 1)")
+    p.add_argument("--every", type=at_least(1), default=1, metavar="N", help="videos: look at every Nth frame (default 1)")
+    p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    p.add_argument("--crop", metavar="OUT.png",
+                   help="write the aligned crop of the largest face in the first frame that has one")
+    p.add_argument("--coverage", default="whole_face", choices=list(COVERAGES), help="how much of the head --crop shows (default whole_face)")
+    p.add_argument("--size", type=at_least(16), default=256, metavar="PX", help="side of the --crop image (default 256)")
+    p.add_argument("--download-model", action="store_true",
+                   help=f"download {FACE_LANDMARKER.name}, verify its sha256 and keep it")
+    p.add_argument("--dest", metavar="DIR", help="where --download-model puts the file (default: the user cache dir)")
+    p.add_argument("--url", default=FACE_LANDMARKER.url, help="--download-model from this mirror (default: the "
+                   "official MediaPipe URL; the sha256 is checked either way)")
+    return p
+
+
+class Progress:
+    """Progress lines on stderr, at most one every PROGRESS_EVERY_S seconds."""
+
+    def __init__(self, label: str):
+        self.label, self.start, self.last = label, time.monotonic(), time.monotonic()
+
+    def update(self, done: int, total: int | None, unit: str) -> None:
+        """Report `done` of `total` units if enough time has passed since the last line."""
+        now = time.monotonic()
+        if now - self.last < PROGRESS_EVERY_S:
+            return
+        self.last = now
+        share = f" of {total} ({100.0 * done / total:.0f}%)" if total else ""
+        print(f"{PROG}: {self.label}: {done}{share} {unit}, {now - self.start:.0f} s", file=sys.stderr, flush=True)
+
+
+def face_record(face: Face) -> dict:
+    """A face as plain JSON-ready values (pixels rounded to 0.01)."""
+    return {"box": [round(v, 2) for v in face.box], "score": round(face.score, 4),
+            "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in face.landmarks]}
+
+
+def print_frame(label: str, faces: list[Face]) -> None:
+    """Text output for one frame: a header line, then per face its box, score and the 68 points."""
+    print(f"{label}: {len(faces)} face{'' if len(faces) == 1 else 's'}")
+    for k, face in enumerate(faces):
+        box = ", ".join(f"{v:.1f}" for v in face.box)
+        points = " ".join(f"{x:.1f},{y:.1f}" for x, y in face.landmarks)
+        print(f"  face {k}: box ({box}) score {face.score:.3f}\n    points {points}")
+
+
+def write_crop(path: Path, image, face: Face, size: int, coverage: str) -> None:
+    """Align `face` out of `image` and write the crop to `path`."""
+    crop = align_face(image, face.landmarks, size=size, coverage=coverage).crop
+    if not cv2.imwrite(str(path), crop):
+        raise OSError(f"could not write {path}")
+
+
+def check_crop_path(path: Path) -> None:
+    """Fail early, before any work, if a crop cannot be written to `path`."""
+    if not cv2.haveImageWriter(str(path)):
+        raise FaceInputError(f"cannot write an image called {path}: use a .png or .jpg name")
+    if not path.parent.is_dir():
+        raise FaceInputError(f"folder {path.parent} does not exist")
+
+
+def download(args) -> None:
+    """--download-model: fetch, verify and keep the mediapipe model file."""
+    progress = Progress(f"downloading {FACE_LANDMARKER.name}")
+    kept = download_model(FACE_LANDMARKER, args.dest, url=args.url,
+                          progress=lambda done, total: progress.update(done >> 10, total and total >> 10, "KiB"))
+    print(f"{PROG}: kept {kept} (sha256 verified)", file=sys.stderr)
+    if args.dest:  # the cache dir is searched anyway; anywhere else has to be pointed at
+        print(f"{PROG}: set {FACE_LANDMARKER.env_var}={kept} or pass --model {kept}", file=sys.stderr)
+
+
+def look(args) -> int:
+    """Find the faces in the source, print them, write the crop; 1 if a crop was asked for but no face found."""
+    crop_path = Path(args.crop) if args.crop else None
+    if crop_path is not None:
+        check_crop_path(crop_path)
+    with MediaSource(args.source) as source:
+        mode = "image" if source.kind == "image" else "video"
+        landmarker = create_landmarker(args.backend, mode=mode, max_faces=args.max_faces, model_path=args.model)
+        header = {"source": str(source.path), "kind": source.kind, "width": source.width,
+                  "height": source.height, "backend": landmarker.name}
+        if not args.json:
+            print(f"{source.path}: {source.kind} {source.width}x{source.height}, backend {landmarker.name}")
+        frames, seen, with_faces, crop_written = [], 0, 0, False
+        progress = Progress(f"{source.path.name}")
+        try:
+            for frame in source.frames(args.every):
+                faces = landmarker.detect(frame.image, frame.timestamp_ms)
+                seen += 1
+                with_faces += bool(faces)
+                if faces and crop_path is not None and not crop_written:
+                    write_crop(crop_path, frame.image, faces[0], args.size, args.coverage)
+                    crop_written = True
+                if args.json:
+                    frames.append({"frame": frame.index, "timestamp_ms": frame.timestamp_ms,
+                                   "faces": [face_record(f) for f in faces]})
+                else:
+                    print_frame(f"frame {frame.index}" if source.kind == "video" else "image", faces)
+                progress.update(frame.index + 1, source.frame_count, "frames")
+        finally:
+            landmarker.close()
+    summary = f"{seen} frame{'' if seen == 1 else 's'} looked at, faces in {with_faces}"
+    if args.json:
+        crop = str(crop_path) if crop_written else None
+        print(json.dumps({**header, "frames_with_faces": with_faces, "crop": crop, "frames": frames}))
+    else:
+        print(summary)
+    if crop_path is not None and not crop_written:
+        print(f"{PROG}: no face found, so no crop written to {crop_path}", file=sys.stderr)
+        return 1
+    if crop_written and not args.json:
+        print(f"aligned crop ({args.coverage}, {args.size} px) written to {crop_path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own complaints: we say it in one line
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.source is None and not args.download_model:
+        parser.error("give an image or video file (or --download-model)")
+    try:
+        if args.download_model:
+            download(args)
+        return look(args) if args.source is not None else 0
+    except (FaceInputError, ModelFileError, ValueError, OSError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
