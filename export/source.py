@@ -1,0 +1,139 @@
+"""What an export starts from: a trained checkpoint's network, and real aligned faces to check it on.
+
+`load_source` turns a checkpoint (a run folder, a checkpoint file, or an already loaded dict) into
+a `SwapSource`: the SwapModel in eval mode plus the facts the model contract needs (identities,
+coverage, template, preset, steps, the facesets it was trained on). `faceset_faces` reads crops
+from a faceset as the network's input, refusing a faceset aligned differently from the model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faces import TEMPLATE_ID
+from training.checkpoint import CheckpointError, build_model_from_checkpoint, load_checkpoint
+from training.faceset import Faceset, FacesetError
+from training.model import SwapModel
+
+# direction -> (index of the source person in `identities`, config key of the source person's faceset)
+DIRECTIONS = {"a2b": (0, "faceset_a"), "b2a": (1, "faceset_b")}
+
+
+class ExportError(ValueError):
+    """An export that cannot be made or failed its checks; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class SwapSource:
+    """A trained network and the training facts that go into the model contract."""
+
+    model: SwapModel
+    preset: str
+    steps: int
+    identities: tuple[str, str]  # (person A, person B)
+    coverage: str
+    template_id: str
+    facesets: dict[str, str]     # config key ('faceset_a', 'faceset_b') -> folder, where recorded
+
+    @property
+    def resolution(self) -> int:
+        """Side of the square crop the network takes and returns, in pixels."""
+        return self.model.config.resolution
+
+    def path_identities(self, direction: str) -> tuple[str, str]:
+        """(source person, target person) of the swap path `direction`."""
+        first = DIRECTIONS[check_direction(direction)][0]
+        return self.identities[first], self.identities[1 - first]
+
+    def source_faceset(self, direction: str) -> str | None:
+        """The faceset of the person fed into the `direction` path, if the checkpoint records one."""
+        return self.facesets.get(DIRECTIONS[check_direction(direction)][1])
+
+
+def check_direction(direction: str) -> str:
+    """`direction` itself if it names a swap path, else ExportError."""
+    if direction not in DIRECTIONS:
+        raise ExportError(f"unknown direction {direction!r}; choose {' or '.join(DIRECTIONS)}")
+    return direction
+
+
+def load_source(checkpoint: str | Path | dict) -> SwapSource:
+    """The network and training facts of a checkpoint (run folder, file, or loaded dict), or ExportError."""
+    try:
+        ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+        model = build_model_from_checkpoint(ckpt)
+    except CheckpointError as exc:
+        raise ExportError(str(exc)) from None
+    config = ckpt.get("config")
+    if not isinstance(config, dict):
+        raise ExportError("checkpoint has no training config")
+    missing = [k for k in ("identities", "coverage", "template_id") if k not in config]
+    if missing:
+        raise ExportError(f"checkpoint config lacks {', '.join(missing)}")
+    identities = tuple(str(name) for name in config["identities"])
+    if len(identities) != 2:
+        raise ExportError(f"checkpoint names {len(identities)} identities, not 2")
+    if config["template_id"] != TEMPLATE_ID:
+        raise ExportError(f"checkpoint was trained on alignment template {config['template_id']!r}; "
+                          f"this swapcam aligns with {TEMPLATE_ID}")
+    facesets = {key: str(config[key]) for _, key in DIRECTIONS.values() if config.get(key)}
+    return SwapSource(model=model, preset=str(ckpt.get("preset", "")), steps=int(ckpt.get("step", 0)),
+                      identities=identities, coverage=str(config["coverage"]),
+                      template_id=str(config["template_id"]), facesets=facesets)
+
+
+def open_faceset(folder: str | Path, source: SwapSource) -> Faceset:
+    """The faceset in `folder`, checked to be aligned the way `source` was trained, or ExportError."""
+    try:
+        faceset = Faceset.load(folder)
+    except FacesetError as exc:
+        raise ExportError(str(exc)) from None
+    if faceset.coverage != source.coverage:
+        raise ExportError(f"faceset {faceset.root} holds {faceset.coverage} crops; the model was trained on "
+                          f"{source.coverage} crops")
+    if faceset.template_id != source.template_id:
+        raise ExportError(f"faceset {faceset.root} was aligned with template {faceset.template_id!r}; the model "
+                          f"uses {source.template_id!r}")
+    return faceset
+
+
+def faceset_faces(faceset: Faceset, indices, resolution: int) -> np.ndarray:
+    """Faces `indices` of `faceset` as network input: float32 (N, 3, R, R), RGB in [0, 1]."""
+    try:
+        crops = [faceset.read(int(i)) for i in indices]
+    except FacesetError as exc:
+        raise ExportError(str(exc)) from None
+    return faces_to_input(crops, resolution)
+
+
+def faces_to_input(crops_bgr: list[np.ndarray], resolution: int) -> np.ndarray:
+    """Aligned uint8 BGR crops as float32 (N, 3, R, R) RGB in [0, 1], resized to `resolution` if needed."""
+    out = np.empty((len(crops_bgr), 3, resolution, resolution), np.float32)
+    for n, crop in enumerate(crops_bgr):
+        if crop.shape[:2] != (resolution, resolution):
+            shrink = crop.shape[0] > resolution
+            crop = cv2.resize(crop, (resolution, resolution), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+        out[n] = crop[:, :, ::-1].transpose(2, 0, 1) / np.float32(255.0)
+    return out
+
+
+def spread_indices(total: int, count: int, exclude: set[int] | frozenset = frozenset()) -> list[int]:
+    """Up to `count` indices in range(total), evenly spread and not in `exclude`."""
+    pool = [i for i in range(total) if i not in exclude]
+    if len(pool) <= count:
+        return pool
+    picks = np.linspace(0, len(pool) - 1, count).round().astype(int)
+    return [pool[i] for i in dict.fromkeys(picks.tolist())]
+
+
+def random_faces(count: int, resolution: int, seed: int = 0) -> np.ndarray:
+    """Smooth random images as float32 (N, 3, R, R) in [0, 1]: the fallback when no faceset is at hand."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.random((count, 3, 8, 8), dtype=np.float32)
+    smooth = np.stack([np.stack([cv2.resize(c, (resolution, resolution), interpolation=cv2.INTER_CUBIC) for c in img])
+                       for img in coarse])
+    noise = rng.normal(0.0, 0.05, smooth.shape).astype(np.float32)
+    return np.clip(smooth + noise, 0.0, 1.0)
