@@ -8,41 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 from pathlib import Path
 
 import cv2
 
 from faces.align import COVERAGES, align_face
+from faces.cli import OneLineParser, Progress, at_least, quiet_opencv
 from faces.image import FaceInputError
 from faces.landmarks import BACKENDS, Face, create_landmarker
 from faces.media import MediaSource
 from faces.model_files import FACE_LANDMARKER, ModelFileError, download_model
 
 PROG = "python -m faces"
-PROGRESS_EVERY_S = 2.0
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr (exit 2), not a usage dump."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def at_least(minimum: int):
-    """argparse type: an int no smaller than `minimum`."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{value} is below the minimum of {minimum}")
-        return value
-    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,22 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default=FACE_LANDMARKER.url, help="--download-model from this mirror (default: the "
                    "official MediaPipe URL; the sha256 is checked either way)")
     return p
-
-
-class Progress:
-    """Progress lines on stderr, at most one every PROGRESS_EVERY_S seconds."""
-
-    def __init__(self, label: str):
-        self.label, self.start, self.last = label, time.monotonic(), time.monotonic()
-
-    def update(self, done: int, total: int | None, unit: str) -> None:
-        """Report `done` of `total` units if enough time has passed since the last line."""
-        now = time.monotonic()
-        if now - self.last < PROGRESS_EVERY_S:
-            return
-        self.last = now
-        share = f" of {total} ({100.0 * done / total:.0f}%)" if total else ""
-        print(f"{PROG}: {self.label}: {done}{share} {unit}, {now - self.start:.0f} s", file=sys.stderr, flush=True)
 
 
 def face_record(face: Face) -> dict:
@@ -118,7 +80,7 @@ def check_crop_path(path: Path) -> None:
 
 def download(args) -> None:
     """--download-model: fetch, verify and keep the mediapipe model file."""
-    progress = Progress(f"downloading {FACE_LANDMARKER.name}")
+    progress = Progress(PROG, f"downloading {FACE_LANDMARKER.name}")
     kept = download_model(FACE_LANDMARKER, args.dest, url=args.url,
                           progress=lambda done, total: progress.update(done >> 10, total and total >> 10, "KiB"))
     print(f"{PROG}: kept {kept} (sha256 verified)", file=sys.stderr)
@@ -139,7 +101,7 @@ def look(args) -> int:
         if not args.json:
             print(f"{source.path}: {source.kind} {source.width}x{source.height}, backend {landmarker.name}")
         frames, seen, with_faces, crop_written = [], 0, 0, False
-        progress = Progress(f"{source.path.name}")
+        progress = Progress(PROG, source.path.name)
         try:
             for frame in source.frames(args.every):
                 faces = landmarker.detect(frame.image, frame.timestamp_ms)
@@ -172,8 +134,7 @@ def look(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own complaints: we say it in one line
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    quiet_opencv()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.source is None and not args.download_model:
