@@ -1,10 +1,12 @@
 """Landmarks from mediapipe's Tasks FaceLandmarker (478-point mesh), reduced to the iBUG-68 points."""
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import sys
 import tempfile
+import weakref
 
 import cv2
 import numpy as np
@@ -55,6 +57,23 @@ def native_stderr_silenced():
         os.close(saved)
 
 
+_OPEN: weakref.WeakSet = weakref.WeakSet()  # landmarkers not closed yet
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """Close the landmarkers a program left open when it exits.
+
+    Left to the garbage collector, a mediapipe task prints a traceback during interpreter
+    teardown. This hook is registered when this module is imported, before it imports mediapipe,
+    so it runs after mediapipe's own exit hook, when closing is a quiet no-op on the native side
+    (a program that imported mediapipe itself first still sees that traceback).
+    """
+    for landmarker in list(_OPEN):
+        with contextlib.suppress(Exception):
+            landmarker.close()
+
+
 class MediapipeLandmarker:
     """mediapipe Tasks FaceLandmarker in IMAGE mode (stills) or VIDEO mode (tracking a stream).
 
@@ -88,6 +107,7 @@ class MediapipeLandmarker:
             raise ModelFileError(f"{path} is not a usable {FACE_LANDMARKER.name} ({reason}); "
                                  f"fetch it again with `python -m faces --download-model`") from exc
         self._last_ts = -1
+        _OPEN.add(self)
 
     def detect(self, frame: np.ndarray, timestamp_ms: int | None = None) -> list[Face]:
         """Faces in a BGR frame, largest first. In video mode timestamps must rise; missing ones are made up."""
@@ -118,6 +138,7 @@ class MediapipeLandmarker:
         if self._task is not None:
             self._task.close()
             self._task = None
+        _OPEN.discard(self)
 
     def __enter__(self):
         return self
