@@ -1,0 +1,205 @@
+"""Inference backends, chosen by name: onnxruntime on the CPU, CUDA or TensorRT, a TensorRT engine, or PyTorch.
+
+Every backend turns a batch of aligned BGR uint8 crops into swapped faces (BGR float32 in
+[0, 1]) and masks (float32 in [0, 1]); the model contract says how to feed the model (layout,
+colour order, value range, batch). A GPU backend that was asked for and does not work raises
+BackendError at start: the loop never falls back to the CPU in silence.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from export.contract import ContractError, ModelContract, read_contract
+from faces.model_files import cache_dir
+
+ENGINE_SUFFIXES = {".engine", ".plan", ".trt"}
+
+
+class BackendError(RuntimeError):
+    """An inference backend that cannot run here; the message is one line for the user."""
+
+
+class InferenceBackend(Protocol):
+    """What the swap stage calls."""
+
+    name: str               # what actually runs, for the log ("onnxruntime CPUExecutionProvider")
+    contract: ModelContract
+
+    def run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, R, R, 3) BGR uint8 crops -> (faces (N, R, R, 3) BGR float32 [0, 1], masks (N, R, R) float32)."""
+
+
+def to_model_input(crops: np.ndarray, contract: ModelContract, dtype=np.float32) -> np.ndarray:
+    """BGR uint8 crops (N, R, R, 3) as the tensor the contract asks for (layout, colour, range, dtype)."""
+    x = crops.astype(np.float32) * (1.0 / 255.0)
+    if contract.color_order == "RGB":
+        x = x[..., ::-1]
+    lo, hi = contract.value_range
+    if (lo, hi) != (0.0, 1.0):
+        x = x * (hi - lo) + lo
+    if contract.layout == "NCHW":
+        x = x.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+def from_model_output(face: np.ndarray, mask: np.ndarray, contract: ModelContract) -> tuple[np.ndarray, np.ndarray]:
+    """The model's face and mask tensors as BGR float32 (N, R, R, 3) in [0, 1] and float32 (N, R, R)."""
+    face = np.asarray(face, np.float32)
+    mask = np.asarray(mask, np.float32)
+    if contract.layout == "NCHW":
+        face, mask = face.transpose(0, 2, 3, 1), mask.transpose(0, 2, 3, 1)
+    lo, hi = contract.value_range
+    if (lo, hi) != (0.0, 1.0):
+        face = (face - lo) / (hi - lo)
+    if contract.color_order == "RGB":
+        face = face[..., ::-1]
+    return np.clip(np.ascontiguousarray(face), 0, 1), np.clip(mask[..., 0], 0, 1)
+
+
+def check_io(contract: ModelContract, inputs: dict[str, tuple], outputs: dict[str, tuple], source: str) -> None:
+    """Raise ContractError unless the model's input/output names and input shape match its contract."""
+    if contract.input_name not in inputs:
+        raise ContractError(f"{source}: input {contract.input_name!r} of its contract is not in the model "
+                            f"(it has {', '.join(inputs)})")
+    missing = [n for n in (contract.face_output, contract.mask_output) if n not in outputs]
+    if missing:
+        raise ContractError(f"{source}: outputs {', '.join(missing)} of its contract are not in the model")
+    shape = inputs[contract.input_name]
+    r = contract.resolution
+    want = (r, r, 3) if contract.layout == "NHWC" else (3, r, r)
+    if len(shape) != 4 or any(isinstance(d, int) and d != w for d, w in zip(shape[1:], want)):
+        raise ContractError(f"{source}: input shape {list(shape)} does not match its contract "
+                            f"({contract.layout}, {r} px)")
+
+
+class OnnxBackend:
+    """onnxruntime with one execution provider (CPU, CUDA or TensorRT), checked to be the one really running."""
+
+    def __init__(self, path: Path, provider: str, threads: int = 0):
+        import onnxruntime as ort
+
+        available = ort.get_available_providers()
+        if provider not in available:
+            raise BackendError(f"{provider} is not available in this onnxruntime (it has {', '.join(available)}); "
+                               f"install onnxruntime-gpu with a matching CUDA, or use --backend cpu")
+        self.contract = read_contract(path)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
+        providers = [(provider, provider_options(provider, self.contract))]
+        if provider != "CPUExecutionProvider":
+            providers.append(("CPUExecutionProvider", {}))
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as exc:
+            raise BackendError(f"onnxruntime cannot load {path} with {provider}: {str(exc).splitlines()[0]}") from None
+        active = self.session.get_providers()[0]
+        if active != provider:
+            raise BackendError(f"{provider} was asked for but onnxruntime started {active}; "
+                               f"check the GPU driver and CUDA/TensorRT libraries, or use --backend cpu")
+        inputs = {i.name: tuple(i.shape) for i in self.session.get_inputs()}
+        check_io(self.contract, inputs, {o.name: tuple(o.shape) for o in self.session.get_outputs()}, str(path))
+        self._dtype = np.float16 if self.session.get_inputs()[0].type == "tensor(float16)" else np.float32
+        self.name = f"onnxruntime {active}"
+        self.run(np.zeros((1, self.contract.resolution, self.contract.resolution, 3), np.uint8))  # fail now, not mid-call
+
+    def run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run the model on a batch of BGR uint8 crops."""
+        x = to_model_input(crops, self.contract, self._dtype)
+        face, mask = self.session.run([self.contract.face_output, self.contract.mask_output],
+                                      {self.contract.input_name: x})
+        return from_model_output(face, mask, self.contract)
+
+
+def provider_options(provider: str, contract: ModelContract) -> dict:
+    """Execution-provider options: TensorRT keeps its built engines in the user cache dir."""
+    if provider != "TensorrtExecutionProvider":
+        return {}
+    engines = cache_dir() / "trt-engines"
+    engines.mkdir(parents=True, exist_ok=True)
+    return {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(engines),
+            "trt_fp16_enable": contract.precision == "fp16"}
+
+
+class EngineRunner(Protocol):
+    """The TensorRT engine runner of export/ (export.tensorrt_engine.TensorRTEngine): model tensors in, named outputs out."""
+
+    contract: ModelContract
+
+    def run(self, faces: np.ndarray) -> dict[str, np.ndarray]:
+        """Outputs by name for a float32 batch laid out as the contract says."""
+
+
+class EngineBackend:
+    """A serialized TensorRT engine, run through export/'s engine runner."""
+
+    def __init__(self, runner: EngineRunner, description: str = "TensorRT engine"):
+        self.runner, self.contract, self.name = runner, runner.contract, description
+        self.contract.validate()
+
+    def run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run the engine on a batch of BGR uint8 crops."""
+        out = self.runner.run(to_model_input(crops, self.contract))
+        return from_model_output(out[self.contract.face_output], out[self.contract.mask_output], self.contract)
+
+
+def _load_engine_runner(path: Path) -> EngineRunner:
+    from export.source import ExportError
+    from export.tensorrt_engine import TensorRTEngine
+
+    try:
+        return TensorRTEngine(path)
+    except ExportError as exc:  # TensorRT or CUDA missing, stale engine, no sidecar: one line each
+        raise BackendError(str(exc)) from None
+
+
+def _onnx(provider: str) -> Callable[[Path], InferenceBackend]:
+    return lambda path: OnnxBackend(path, provider)
+
+
+def _tensorrt(path: Path) -> InferenceBackend:
+    if path.suffix.lower() in ENGINE_SUFFIXES:
+        return EngineBackend(_load_engine_runner(path), f"TensorRT engine {path.name}")
+    return OnnxBackend(path, "TensorrtExecutionProvider")
+
+
+def _torch(path: Path) -> InferenceBackend:
+    from live.torch_backend import TorchBackend
+    return TorchBackend(path)
+
+
+def _auto(path: Path) -> InferenceBackend:
+    import onnxruntime as ort
+
+    if path.suffix.lower() in ENGINE_SUFFIXES:
+        return _tensorrt(path)
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        try:
+            return OnnxBackend(path, "CUDAExecutionProvider")
+        except BackendError as exc:
+            print(f"auto backend: CUDA does not work ({exc}); using the CPU", file=sys.stderr)
+    return OnnxBackend(path, "CPUExecutionProvider")
+
+
+BACKENDS: dict[str, Callable[[Path], InferenceBackend]] = {
+    "auto": _auto,
+    "cpu": _onnx("CPUExecutionProvider"),
+    "cuda": _onnx("CUDAExecutionProvider"),
+    "tensorrt": _tensorrt,
+    "torch": _torch,
+}
+
+
+def create_backend(name: str, model: str | Path) -> InferenceBackend:
+    """The inference backend `name` for the model file `model` (ContractError/BackendError: one line)."""
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+    path = Path(model)
+    if not path.exists():
+        raise ContractError(f"no such model file: {path}")
+    return BACKENDS[name](path)

@@ -1,0 +1,125 @@
+"""Command line of run_live.py: arguments in, a running LiveLoop out, one line on stderr for any user mistake."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from export.contract import ContractError
+from faces import FaceInputError, ModelFileError, create_landmarker
+from faces.landmarks import BACKENDS as LANDMARK_BACKENDS
+from live.backends import BACKENDS, BackendError, create_backend
+from live.composite import COLOR_TRANSFERS, MASK_MODES, CompositeSettings
+from live.loop import LiveLoop
+from live.profiler import Profiler
+from live.sinks import SINKS, SinkError, SinkOptions, create_sink
+from live.sources import Source, SourceError, SourceInfo, open_source
+from live.swapper import FACE_MODES, FaceSwapper, SwapSettings
+
+USER_ERRORS = (SourceError, SinkError, ContractError, BackendError, FaceInputError, ModelFileError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All of run_live.py's options."""
+    p = argparse.ArgumentParser(
+        prog="run_live.py",
+        description="Swap faces live: camera, video or images in; virtual camera, window, file or nothing out. "
+                    "Prints a status line every second and a latency table at the end.")
+    p.add_argument("--model", help="exported swapcam model (.onnx; a TensorRT .engine with --backend tensorrt; "
+                                   "a training checkpoint with --backend torch)")
+    p.add_argument("--source", default="0", help="camera index or /dev/video path, video file, image or folder "
+                                                 "of images (default: camera 0)")
+    p.add_argument("--sink", action="append", metavar="SINK",
+                   help=f"where frames go, repeatable: {', '.join(n + (':PATH' if n == 'file' else '') for n in SINKS)}; "
+                        "vcam:DEVICE picks a virtual camera device (default: vcam)")
+    p.add_argument("--backend", default="auto", choices=sorted(BACKENDS), help="inference backend (default: auto)")
+    p.add_argument("--width", type=int, help="camera width to ask for (video: resize to)")
+    p.add_argument("--height", type=int, help="camera height to ask for (video: resize to)")
+    p.add_argument("--fps", type=float, help="camera frame rate to ask for (video: pace at)")
+    p.add_argument("--no-mjpg", action="store_true", help="do not ask the camera for MJPG")
+    p.add_argument("--faces", default="largest", choices=FACE_MODES, help="swap the largest face or all (default: largest)")
+    p.add_argument("--max-faces", type=int, default=4, help="most faces swapped with --faces all (default: 4)")
+    p.add_argument("--landmarks", default="auto", choices=["auto", *LANDMARK_BACKENDS], help="landmark backend")
+    p.add_argument("--color", default="rct", choices=sorted(COLOR_TRANSFERS),
+                   help="colour transfer to the original face: rct (Reinhard, Lab), lct (linear), none (default: rct)")
+    p.add_argument("--mask", default="both", choices=sorted(MASK_MODES),
+                   help="blend mask: the model's, the landmark hull, or both intersected (default: both)")
+    p.add_argument("--erode", type=float, default=2.0, help="shrink the mask by this %% of the face crop (default: 2)")
+    p.add_argument("--feather", type=float, default=4.0, help="soften the mask edge over this %% of the crop (default: 4)")
+    p.add_argument("--seamless", action="store_true", help="Poisson (seamless) blending instead of alpha blending")
+    p.add_argument("--no-smoothing", action="store_true", help="no One Euro smoothing of landmarks over time")
+    p.add_argument("--no-label", action="store_true", help="do not draw the 'synthetic video' disclosure label")
+    p.add_argument("--no-pacing", action="store_true",
+                   help="read a video as fast as possible (offline conversion; every frame reaches the sinks)")
+    p.add_argument("--vcam-format", default="BGR", choices=["BGR", "RGB"], help="pixel format sent to the virtual camera")
+    p.add_argument("--vcam-backend", help="pyvirtualcam backend name (default: any that works)")
+    p.add_argument("--quiet", action="store_true", help="no status line")
+    p.add_argument("--demo", action="store_true",
+                   help="no model or camera needed: train a small model on two public-domain photos "
+                        "(cached), then run it live on the webcam or a moving photo")
+    p.add_argument("--demo-seconds", type=float, default=20.0, help="how long the demo runs live (default: 20)")
+    return p
+
+
+def settings_from_args(args: argparse.Namespace, info: SourceInfo | None = None) -> SwapSettings:
+    """The SwapSettings the options ask for (no smoothing on stills)."""
+    composite = CompositeSettings(color=args.color, mask=args.mask, erode=args.erode, feather=args.feather,
+                                  seamless=args.seamless)
+    return SwapSettings(faces=args.faces, max_faces=args.max_faces, composite=composite, label=not args.no_label,
+                        smoothing=not args.no_smoothing and not (info and info.stills))
+
+
+def build_loop(args: argparse.Namespace, source: Source, info: SourceInfo, model: str | Path,
+               sinks: list | None = None, log=None) -> LiveLoop:
+    """A LiveLoop for an opened source, the model and the options' backend, landmarks, settings and sinks."""
+    log = log or (lambda line: print(line, file=sys.stderr))
+    if sinks is None:
+        options = SinkOptions(fps=info.fps, vcam_backend=args.vcam_backend, vcam_format=args.vcam_format)
+        sinks = [create_sink(spec, options) for spec in (args.sink or ["vcam"])]
+    backend = create_backend(args.backend, model)
+    settings = settings_from_args(args, info)
+    landmarker = create_landmarker(args.landmarks, mode="image" if info.stills else "video",
+                                   max_faces=settings.landmark_faces)
+    swapper = FaceSwapper(backend, landmarker, settings)
+    c = backend.contract
+    log(f"model {Path(model).name}: {c.identities[0]} -> {c.identities[1]}, {c.resolution} px {c.coverage}, "
+        f"batch {c.batch}; backend: {backend.name}; landmarks: {landmarker.name}")
+    log(f"source: {info.description} {info.width}x{info.height} @ {info.fps:g} fps "
+        f"({'live, newest frame only' if info.live else 'every frame'}); sinks: {', '.join(s.name for s in sinks)}")
+    profiler = Profiler()
+    profiler.info = {"model": str(model), "backend": backend.name, "source": info.description,
+                     "sinks": [s.name for s in sinks], "landmarks": landmarker.name}
+    return LiveLoop(source, info, swapper, sinks, profiler, status=not args.quiet, log=log)
+
+
+def run(args: argparse.Namespace) -> Profiler:
+    """Open the source, build the loop, run it to the end; returns the profiler."""
+    if not args.model:
+        raise ContractError("--model is required (or try --demo)")
+    source, info = open_source(args.source, pacing=not args.no_pacing, width=args.width, height=args.height,
+                               fps=args.fps, mjpg=not args.no_mjpg)
+    try:
+        loop = build_loop(args, source, info, args.model)
+    except BaseException:
+        source.close()
+        raise
+    try:
+        return loop.run()
+    finally:
+        loop.swapper.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: 0 on success, 2 with one line on stderr for a user mistake."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.demo:
+            from live.demo import run_demo
+            profiler = run_demo(args)
+        else:
+            profiler = run(args)
+    except USER_ERRORS as exc:
+        print(f"run_live.py: error: {exc}", file=sys.stderr)
+        return 2
+    print(profiler.table(), file=sys.stderr)
+    return 0

@@ -1,0 +1,161 @@
+"""Putting a swapped face back into the frame: colour transfer, mask, paste (or Poisson blend), label.
+
+Pure functions on arrays. Crops are (R, R, 3) BGR float32 in [0, 1]; masks are (R, R) float32
+in [0, 1]. Only the face's bounding box in the frame is ever written.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from faces import AlignedFace, hull_mask, paste_back, paste_box, refine_mask, uncrop
+
+LABEL_TEXT = "synthetic video"
+
+
+def _stats_weights(region: np.ndarray) -> np.ndarray:
+    w = region.reshape(-1).astype(np.float64)
+    return w / w.sum() if w.sum() > 1e-6 else np.full_like(w, 1.0 / w.size)
+
+
+def _mean_std(pixels: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = w @ pixels
+    std = np.sqrt(np.maximum(w @ (pixels - mean) ** 2, 1e-6))
+    return mean, std
+
+
+def rct(face: np.ndarray, target: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Reinhard colour transfer in Lab: `face` gets `target`'s per-channel mean and spread inside `region`."""
+    face_lab = cv2.cvtColor(face.astype(np.float32), cv2.COLOR_BGR2Lab).reshape(-1, 3).astype(np.float64)
+    target_lab = cv2.cvtColor(target.astype(np.float32), cv2.COLOR_BGR2Lab).reshape(-1, 3).astype(np.float64)
+    w = _stats_weights(region)
+    mu_f, sd_f = _mean_std(face_lab, w)
+    mu_t, sd_t = _mean_std(target_lab, w)
+    out = ((face_lab - mu_f) * (sd_t / sd_f) + mu_t).astype(np.float32).reshape(face.shape)
+    out[..., 0] = np.clip(out[..., 0], 0, 100)
+    return np.clip(cv2.cvtColor(out, cv2.COLOR_Lab2BGR), 0, 1)
+
+
+def _sqrtm(cov: np.ndarray) -> np.ndarray:
+    vals, vecs = np.linalg.eigh(cov)
+    return vecs @ np.diag(np.sqrt(np.maximum(vals, 1e-8))) @ vecs.T
+
+
+def lct(face: np.ndarray, target: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Linear colour transfer: `face`'s colour mean and covariance matched to `target`'s inside `region`."""
+    f = face.reshape(-1, 3).astype(np.float64)
+    t = target.reshape(-1, 3).astype(np.float64)
+    w = _stats_weights(region)
+    mu_f, mu_t = w @ f, w @ t
+    cov_f = (f - mu_f).T @ ((f - mu_f) * w[:, None]) + np.eye(3) * 1e-5
+    cov_t = (t - mu_t).T @ ((t - mu_t) * w[:, None]) + np.eye(3) * 1e-5
+    transform = _sqrtm(cov_t) @ np.linalg.inv(_sqrtm(cov_f))
+    out = (f - mu_f) @ transform.T + mu_t
+    return np.clip(out, 0, 1).astype(np.float32).reshape(face.shape)
+
+
+def no_color(face: np.ndarray, target: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """The face as the model made it."""
+    return face
+
+
+COLOR_TRANSFERS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
+    "rct": rct, "lct": lct, "none": no_color,
+}
+
+MASK_MODES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "model": lambda model, hull: model,
+    "hull": lambda model, hull: hull,
+    "both": np.minimum,
+}
+
+
+@dataclass(frozen=True)
+class CompositeSettings:
+    """How a swapped face is blended in. `erode` and `feather` are in percent of the crop side."""
+
+    color: str = "rct"
+    mask: str = "both"
+    erode: float = 2.0
+    feather: float = 4.0
+    seamless: bool = False
+
+    def __post_init__(self):
+        if self.color not in COLOR_TRANSFERS:
+            raise ValueError(f"unknown colour transfer {self.color!r}; choose from {', '.join(COLOR_TRANSFERS)}")
+        if self.mask not in MASK_MODES:
+            raise ValueError(f"unknown mask {self.mask!r}; choose from {', '.join(MASK_MODES)}")
+
+
+def blend_mask(model_mask: np.ndarray, hull: np.ndarray, settings: CompositeSettings) -> np.ndarray:
+    """The paste mask: model mask, landmark hull or both (intersection), eroded and feathered."""
+    size = model_mask.shape[0]
+    mask = MASK_MODES[settings.mask](model_mask.astype(np.float32), hull)
+    return refine_mask(mask, int(round(settings.erode * size / 100)), int(round(settings.feather * size / 100)))
+
+
+def seamless_paste(frame: np.ndarray, crop: np.ndarray, mask: np.ndarray, inverse: np.ndarray,
+                   out: np.ndarray | None = None) -> np.ndarray:
+    """Poisson-blend `crop` (0-255 scale, crop space) into `frame` through `inverse`, inside the face box only."""
+    result = frame.copy() if out is None else out
+    box = paste_box(inverse, crop.shape, frame.shape, mask)
+    if box is None:
+        return result
+    x0, y0, x1, y1 = box
+    patch = np.clip(uncrop(crop.astype(np.float32), inverse, box), 0, 255).astype(np.uint8)
+    weight = uncrop(mask.astype(np.float32), inverse, box)
+    inside = (weight > 0.5).astype(np.uint8) * 255
+    if inside.sum() == 0:
+        return paste_back(frame, crop, mask, inverse, out=result)
+    pad = 2  # seamlessClone needs the mask clear of the image border
+    roi = result[y0:y1, x0:x1]
+    padded = [cv2.copyMakeBorder(a, pad, pad, pad, pad, cv2.BORDER_REPLICATE) for a in (patch, roi)]
+    inside = cv2.copyMakeBorder(inside, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    bx, by, bw, bh = cv2.boundingRect(inside)
+    cloned = cv2.seamlessClone(padded[0], padded[1], inside, (bx + bw // 2, by + bh // 2), cv2.NORMAL_CLONE)
+    cloned = cloned[pad:-pad, pad:-pad].astype(np.float32)
+    base = roi.astype(np.float32)
+    result[y0:y1, x0:x1] = np.clip(base + (cloned - base) * weight[..., None] + 0.5, 0, 255).astype(np.uint8)
+    return result
+
+
+def composite_face(out: np.ndarray, aligned: AlignedFace, face: np.ndarray, model_mask: np.ndarray,
+                   settings: CompositeSettings) -> tuple[int, int, int, int] | None:
+    """Colour-match `face` to the original crop, mask it and paste it into `out` (in place); returns the box touched."""
+    size = face.shape[0]
+    hull = hull_mask(aligned.landmarks, size, aligned.coverage)
+    original = aligned.crop.astype(np.float32) * (1.0 / 255.0)
+    face = COLOR_TRANSFERS[settings.color](face, original, hull)
+    mask = blend_mask(model_mask, hull, settings)
+    box = paste_box(aligned.inverse, face.shape, out.shape, mask)
+    paste = seamless_paste if settings.seamless else paste_back
+    paste(out, face * 255.0, mask, aligned.inverse, out=out)
+    return box
+
+
+def _label_layout(shape: tuple[int, ...], text: str) -> tuple[tuple[int, int, int, int], float, int, int, int]:
+    h, w = shape[:2]
+    scale = max(min(w, h) / 900.0, 0.35)
+    thick = max(int(round(scale * 1.5)), 1)
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    margin = max(int(4 * scale), 2)
+    box = (0, max(h - th - base - 2 * margin, 0), min(tw + 2 * margin, w), h)
+    return box, scale, thick, margin, base
+
+
+def label_box(shape: tuple[int, ...], text: str = LABEL_TEXT) -> tuple[int, int, int, int]:
+    """Where `draw_label` draws on a frame of this shape: (x0, y0, x1, y1)."""
+    return _label_layout(shape, text)[0]
+
+
+def draw_label(frame: np.ndarray, text: str = LABEL_TEXT) -> np.ndarray:
+    """Draw a small visible disclosure label in the bottom-left corner of `frame` (in place) and return it."""
+    (x0, y0, x1, y1), scale, thick, margin, base = _label_layout(frame.shape, text)
+    roi = frame[y0:y1, x0:x1]
+    roi[:] = (roi.astype(np.uint16) * 2 // 5).astype(np.uint8)  # darken so the text reads on any background
+    cv2.putText(frame, text, (x0 + margin, y1 - base - margin // 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                (255, 255, 255), thick, cv2.LINE_AA)
+    return frame

@@ -1,0 +1,166 @@
+"""The threaded live loop: capture -> landmarks + align -> infer + composite -> sinks.
+
+Four threads joined by bounded queues. With a live source (camera, paced file) the queues drop
+their oldest frame when full, so latency never grows; without pacing they block instead, and
+every input frame reaches the sinks. The main thread prints the status line once a second and
+turns Ctrl-C (or SIGTERM) into a clean stop: the stages drain, the sinks are closed, files are
+finalized.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from typing import Callable, Sequence
+
+from live.capture import CaptureThread
+from live.frame import Frame
+from live.profiler import Profiler, StageTimer
+from live.queues import END, FrameQueue
+from live.sinks import Sink, StopRequested
+from live.sources import Source, SourceInfo
+from live.swapper import FaceSwapper
+
+POLL_S = 0.1
+
+
+class LiveLoop:
+    """Runs one source through a FaceSwapper into sinks until the source ends or stop() is called."""
+
+    def __init__(self, source: Source, info: SourceInfo, swapper: FaceSwapper, sinks: Sequence[Sink],
+                 profiler: Profiler | None = None, status: bool = True, queue_size: int = 1,
+                 backoff: tuple[float, float] = (0.5, 5.0), log: Callable[[str], None] | None = None):
+        self.source, self.info, self.swapper, self.sinks = source, info, swapper, list(sinks)
+        self.profiler = profiler or Profiler()
+        self.status = status
+        self.log = log or (lambda line: print(line, file=sys.stderr))
+        self.stop_event = threading.Event()
+        lossless = not info.live
+        drop = self.profiler.frame_dropped
+        self.queues = [FrameQueue(queue_size, lossless, drop) for _ in range(3)]
+        self.capture = CaptureThread(source, info, self.queues[0], self.profiler, self.stop_event, backoff, self.log)
+        self.errors: list[BaseException] = []
+        self._reported_failures = 0
+        self._last_error = ""
+
+    def stop(self) -> None:
+        """Ask every thread to finish; frames already in flight still reach the sinks."""
+        self.stop_event.set()
+
+    def run(self) -> Profiler:
+        """Run until the source ends, stop() is called or Ctrl-C; return the profiler. Re-raises a fatal error."""
+        threads = [self.capture,
+                   threading.Thread(target=self._stage, name="landmarks", daemon=True,
+                                    args=(self.queues[0], self.queues[1], self.swapper.locate, "capture_wait")),
+                   threading.Thread(target=self._stage, name="swap", daemon=True,
+                                    args=(self.queues[1], self.queues[2], self.swapper.swap, "queue")),
+                   threading.Thread(target=self._output, name="output", daemon=True)]
+        restore = _sigterm_as_interrupt()
+        try:
+            for t in threads:
+                t.start()
+            self._wait(threads)
+        except KeyboardInterrupt:
+            self.log("stopping (Ctrl-C)")
+            self.stop()
+            for t in threads:
+                t.join()
+        finally:
+            self.stop()
+            restore()
+            self.profiler.stop()
+        if self.capture.error is not None:
+            self.errors.insert(0, self.capture.error)
+        if self.errors:
+            raise self.errors[0]
+        return self.profiler
+
+    def _wait(self, threads: list[threading.Thread]) -> None:
+        next_status = time.perf_counter() + 1.0
+        while any(t.is_alive() for t in threads):
+            threads[-1].join(POLL_S)
+            if self.errors:
+                self.stop()
+            if time.perf_counter() >= next_status:
+                next_status += 1.0
+                if self.status:
+                    self.log(self.profiler.status_line())
+                self._report_failures()
+
+    def _report_failures(self) -> None:
+        failed = self.profiler.failed
+        if failed > self._reported_failures and self._last_error:
+            self.log(f"{failed - self._reported_failures} frame(s) failed and went out unswapped; last: {self._last_error}")
+        self._reported_failures = failed
+
+    def _stage(self, inq: FrameQueue, outq: FrameQueue, work: Callable[[Frame], None], wait_stage: str) -> None:
+        """Take frames from `inq`, do `work`, pass them on; close `outq` at the end of the stream."""
+        try:
+            while True:
+                frame = inq.get(POLL_S)
+                if frame is END:
+                    break
+                if frame is None:
+                    if self.errors:
+                        break
+                    continue
+                frame.timing.add(wait_stage, time.perf_counter() - frame.ready_at)
+                work(frame)
+                if frame.error:
+                    self._last_error = frame.error
+                frame.ready_at = time.perf_counter()
+                outq.put(frame)
+        except BaseException as exc:
+            self.errors.append(exc)
+        finally:
+            outq.close()
+            if self.errors:
+                inq.close()
+
+    def _output(self) -> None:
+        """Write each frame to every sink, record its timing; close the sinks at the end, whatever happens."""
+        inq = self.queues[2]
+        try:
+            while True:
+                frame = inq.get(POLL_S)
+                if frame is END:
+                    break
+                if frame is None:
+                    if self.errors:
+                        break
+                    continue
+                frame.timing.add("queue", time.perf_counter() - frame.ready_at)
+                with StageTimer(frame.timing, "output"):
+                    for sink in self.sinks:
+                        sink.write(frame)
+                frame.timing.delivered_at = time.perf_counter()
+                self.profiler.frame_out(frame.index, frame.timing, len(frame.aligned), frame.failed, frame.signal)
+        except StopRequested:
+            self.stop()
+        except BaseException as exc:
+            self.errors.append(exc)
+            self.stop()
+        finally:
+            for q in self.queues:
+                q.close()
+            self._close_sinks()
+
+    def _close_sinks(self) -> None:
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # one sink failing to close must not keep the others open
+                self.errors.append(exc)
+
+
+def _sigterm_as_interrupt() -> Callable[[], None]:
+    """Treat SIGTERM like Ctrl-C while the loop runs (main thread only); returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)

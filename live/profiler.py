@@ -1,0 +1,232 @@
+"""Per-frame stage timings and the collector that turns them into rates, percentiles and reports.
+
+Every frame carries a `FrameTiming` from capture to sink. Its stages add up to the frame's
+capture-to-output latency:
+
+    capture_wait  captured, waiting for the landmark stage to pick it up
+    landmarks     landmark detection and smoothing
+    align         alignment crops
+    queue         waiting between the landmark stage and the swap stage, and before output
+    infer         the model
+    composite     colour transfer, mask, paste back, label
+    output        writing to every sink
+
+The `Profiler` collects them (thread-safe), counts frames in, out, dropped and failed, and gives
+the status line, the p50/p95/p99/max table and a JSON report.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+STAGES = ("capture_wait", "landmarks", "align", "queue", "infer", "composite", "output")
+PROCESSING_STAGES = ("landmarks", "align", "infer", "composite", "output")  # work, not waiting
+PERCENTILES = (50, 95, 99)
+
+
+@dataclass
+class FrameTiming:
+    """Stage durations of one frame in seconds, plus its capture and delivery times (time.perf_counter)."""
+
+    captured_at: float
+    capture_wait: float = 0.0
+    landmarks: float = 0.0
+    align: float = 0.0
+    queue: float = 0.0
+    infer: float = 0.0
+    composite: float = 0.0
+    output: float = 0.0
+    delivered_at: float | None = None
+
+    @property
+    def latency(self) -> float:
+        """Capture-to-output latency in seconds (0 until delivered)."""
+        return 0.0 if self.delivered_at is None else self.delivered_at - self.captured_at
+
+    @property
+    def processing(self) -> float:
+        """Seconds of work (no waiting) spent on this frame."""
+        return sum(getattr(self, s) for s in PROCESSING_STAGES)
+
+    def stages(self) -> dict[str, float]:
+        """Stage name -> seconds, in pipeline order."""
+        return {s: getattr(self, s) for s in STAGES}
+
+    def add(self, stage: str, seconds: float) -> None:
+        """Add `seconds` to `stage`."""
+        setattr(self, stage, getattr(self, stage) + seconds)
+
+
+class StageTimer:
+    """Context manager adding the time spent inside it to one stage of a FrameTiming."""
+
+    __slots__ = ("timing", "stage", "start")
+
+    def __init__(self, timing: FrameTiming, stage: str):
+        self.timing, self.stage = timing, stage
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.timing.add(self.stage, time.perf_counter() - self.start)
+        return False
+
+
+def percentiles(values, points=PERCENTILES) -> dict[str, float]:
+    """p50/p95/p99 and max of `values` (NaN when empty), keyed 'p50', ..., 'max'."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        return {**{f"p{p}": float("nan") for p in points}, "max": float("nan"), "mean": float("nan")}
+    out = {f"p{p}": float(np.percentile(arr, p)) for p in points}
+    out["max"] = float(arr.max())
+    out["mean"] = float(arr.mean())
+    return out
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """What the profiler keeps of one delivered frame."""
+
+    index: int
+    faces: int
+    failed: bool
+    signal: bool
+    timing: FrameTiming
+
+    def to_dict(self) -> dict:
+        """JSON-ready: stage times and latency in milliseconds."""
+        t = self.timing
+        return {"index": self.index, "faces": self.faces, "failed": self.failed, "signal": self.signal,
+                "captured_at": t.captured_at, "latency_ms": t.latency * 1e3,
+                **{f"{s}_ms": v * 1e3 for s, v in t.stages().items()}}
+
+
+class Profiler:
+    """Thread-safe collector of frame records and counters (in, out, dropped, failed)."""
+
+    def __init__(self, keep_records: bool = True, window_s: float = 1.0):
+        self._lock = threading.Lock()
+        self.keep_records = keep_records
+        self.window_s = window_s
+        self.records: list[FrameRecord] = []
+        self.frames_in = self.frames_out = self.dropped = self.failed = 0
+        self.started_at = time.perf_counter()
+        self.stopped_at: float | None = None
+        self._recent_in: deque[float] = deque()
+        self._recent_out: deque[tuple[float, float]] = deque()  # (delivered_at, latency)
+        self.info: dict = {}  # what ran: backend, source, sinks; goes into the report
+
+    def frame_in(self) -> None:
+        """Count one captured frame."""
+        now = time.perf_counter()
+        with self._lock:
+            self.frames_in += 1
+            self._recent_in.append(now)
+
+    def frame_dropped(self, count: int = 1) -> None:
+        """Count frames thrown away because a later one replaced them."""
+        with self._lock:
+            self.dropped += count
+
+    def frame_out(self, index: int, timing: FrameTiming, faces: int = 0, failed: bool = False,
+                  signal: bool = True) -> None:
+        """Record one frame that reached the sinks."""
+        with self._lock:
+            self.frames_out += 1
+            self.failed += int(failed)
+            self._recent_out.append((timing.delivered_at or time.perf_counter(), timing.latency))
+            if self.keep_records:
+                self.records.append(FrameRecord(index, faces, failed, signal, timing))
+
+    def stop(self) -> None:
+        """Mark the end of the run (for overall rates)."""
+        self.stopped_at = time.perf_counter()
+
+    def _trim(self, now: float) -> None:
+        while self._recent_in and now - self._recent_in[0] > self.window_s:
+            self._recent_in.popleft()
+        while self._recent_out and now - self._recent_out[0][0] > self.window_s:
+            self._recent_out.popleft()
+
+    def status_line(self) -> str:
+        """One line: fps in and out over the last window, dropped and failed frames, latency p50/p95."""
+        now = time.perf_counter()
+        with self._lock:
+            self._trim(now)
+            fps_in = len(self._recent_in) / self.window_s
+            fps_out = len(self._recent_out) / self.window_s
+            lat = percentiles([l for _, l in self._recent_out])
+            dropped, failed = self.dropped, self.failed
+        return (f"in {fps_in:5.1f} fps | out {fps_out:5.1f} fps | dropped {dropped} | failed {failed} | "
+                f"latency p50 {lat['p50'] * 1e3:5.1f} ms p95 {lat['p95'] * 1e3:5.1f} ms")
+
+    def summary(self) -> dict:
+        """Counts, overall rates and per-stage / end-to-end percentiles in milliseconds."""
+        with self._lock:
+            records = list(self.records)
+            counts = {"frames_in": self.frames_in, "frames_out": self.frames_out,
+                      "dropped": self.dropped, "failed": self.failed}
+        end = self.stopped_at or time.perf_counter()
+        elapsed = max(end - self.started_at, 1e-9)
+        swapped = [r for r in records if r.signal]
+        ms = lambda vals: {k: v * 1e3 for k, v in percentiles(vals).items()}  # noqa: E731
+        stages = {s: ms([getattr(r.timing, s) for r in swapped]) for s in STAGES}
+        stages["end_to_end"] = ms([r.timing.latency for r in swapped])
+        stages["processing"] = ms([r.timing.processing for r in swapped])
+        core = [r.timing.landmarks + r.timing.infer for r in swapped]
+        core_mean = float(np.mean(core)) if core else 0.0
+        overhead = float(np.mean([r.timing.processing for r in swapped])) / core_mean if core_mean > 0 else float("nan")
+        return {**counts, "seconds": elapsed, "fps_in": counts["frames_in"] / elapsed,
+                "fps_out": counts["frames_out"] / elapsed,
+                "dropped_percent": 100.0 * counts["dropped"] / max(counts["frames_in"], 1),
+                "overhead_ratio": overhead, "stages_ms": stages, **({"run": self.info} if self.info else {})}
+
+    def table(self) -> str:
+        """The latency table: p50, p95, p99 and max per stage and end to end, in milliseconds."""
+        s = self.summary()
+        rows = [f"{'stage':<14}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}   (ms)"]
+        for name, v in s["stages_ms"].items():
+            rows.append(f"{name:<14}" + "".join(f"{v[k]:9.1f}" for k in ("p50", "p95", "p99", "max")))
+        rows.append(f"frames in {s['frames_in']}, out {s['frames_out']}, dropped {s['dropped']} "
+                    f"({s['dropped_percent']:.1f}%), failed {s['failed']}; {s['fps_out']:.1f} fps out "
+                    f"over {s['seconds']:.1f} s")
+        return "\n".join(rows)
+
+    def write_json(self, path: str | os.PathLike) -> Path:
+        """Write the summary and every frame record to `path` as JSON (atomically)."""
+        path = Path(path)
+        with self._lock:
+            records = [r.to_dict() for r in self.records]
+        report = _finite({"summary": self.summary(), "frames": records})
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(report, indent=1, default=_json_default, allow_nan=False))
+        os.replace(tmp, path)
+        return path
+
+
+def _finite(value):
+    """`value` with every NaN/inf float replaced by None, so the report is strict JSON."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _json_default(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    return str(value)

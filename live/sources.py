@@ -1,0 +1,272 @@
+"""Where frames come from: a camera, a video file, an image or a folder of images, chosen by `open_source`.
+
+Every source has the same small interface: `open()` -> SourceInfo (or SourceError, one line for
+the user), `read()` -> (BGR frame, media time in seconds) or None when it ends or fails, and
+`close()`. A camera that fails is reopened by the capture thread (live/capture.py); a file or an
+image folder that ends, ends the run.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import cv2
+import numpy as np
+
+from faces import FaceInputError, as_bgr8, read_image
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+DEFAULT_FPS = 25.0
+
+
+class SourceError(ValueError):
+    """A source that cannot be opened or read; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a source delivers: its name for logs, frame size, frame rate and how it behaves.
+
+    `live`: frames come whether or not the loop keeps up (a camera, a paced file), so the loop
+    drops the oldest rather than fall behind; otherwise no frame may be dropped.
+    `reconnect`: on failure the source is reopened (a camera) instead of ending the run.
+    `stills`: frames are unrelated pictures, not a stream (no tracking, no smoothing).
+    """
+
+    description: str
+    width: int
+    height: int
+    fps: float
+    live: bool
+    reconnect: bool = False
+    stills: bool = False
+
+
+class Source(Protocol):
+    """What every frame source implements."""
+
+    def open(self) -> SourceInfo:
+        """Open (or reopen) the source; raise SourceError with one line if it cannot."""
+
+    def read(self) -> tuple[np.ndarray, float] | None:
+        """The next frame and its media time in seconds, or None at the end or on failure."""
+
+    def close(self) -> None:
+        """Release the device or file (idempotent)."""
+
+
+@contextlib.contextmanager
+def quiet_opencv():
+    """Silence OpenCV's own warnings while probing devices and files (we report one line ourselves)."""
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
+
+
+def fourcc_text(code: float) -> str:
+    """A FOURCC code as its four characters ('MJPG'), or '?' when the driver reports none."""
+    code = int(code)
+    text = "".join(chr((code >> 8 * i) & 0xFF) for i in range(4))
+    return text if code > 0 and text.isprintable() else "?"
+
+
+class CameraSource:
+    """A webcam by index (0, 1, ...) or device path, opened at the asked size, fps and MJPG if the driver agrees."""
+
+    def __init__(self, device: int | str, width: int | None = None, height: int | None = None,
+                 fps: float | None = None, mjpg: bool = True,
+                 opener: Callable[[int | str], object] = cv2.VideoCapture, log: Callable[[str], None] | None = None):
+        self.device, self.width, self.height, self.fps, self.mjpg = device, width, height, fps, mjpg
+        self.opener = opener
+        self.log = log or (lambda line: print(line, file=sys.stderr))
+        self._cap = None
+        self._first: np.ndarray | None = None
+
+    def open(self) -> SourceInfo:
+        """Open the camera, ask for size/fps/MJPG, read the actual values back and log them."""
+        self.close()
+        with quiet_opencv():
+            cap = self.opener(self.device)
+            if not cap.isOpened():
+                raise SourceError(f"camera {self.device} does not open (is it connected and not used by another app?)")
+            if self.mjpg:
+                cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
+            for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, self.width), (cv2.CAP_PROP_FRAME_HEIGHT, self.height),
+                                (cv2.CAP_PROP_FPS, self.fps)):
+                if value:
+                    cap.set(prop, value)
+            ok, frame = cap.read()
+        if not ok or frame is None:
+            cap.release()
+            raise SourceError(f"camera {self.device} opened but delivers no frames")
+        self._cap, self._first = cap, frame
+        h, w = frame.shape[:2]
+        fps = cap.get(cv2.CAP_PROP_FPS) or self.fps or DEFAULT_FPS
+        asked = f"{self.width or '-'}x{self.height or '-'} @ {self.fps or '-'}{' MJPG' if self.mjpg else ''}"
+        self.log(f"camera {self.device}: asked {asked}, got {w}x{h} @ {fps:g} fps "
+                 f"{fourcc_text(cap.get(cv2.CAP_PROP_FOURCC))}")
+        return SourceInfo(f"camera {self.device}", w, h, float(fps), live=True, reconnect=True)
+
+    def read(self) -> tuple[np.ndarray, float] | None:
+        """The newest frame from the driver, or None if the camera stopped delivering."""
+        if self._first is not None:
+            frame, self._first = self._first, None
+            return frame, time.perf_counter()
+        if self._cap is None:
+            return None
+        ok, frame = self._cap.read()
+        return (frame, time.perf_counter()) if ok and frame is not None else None
+
+    def close(self) -> None:
+        """Release the camera."""
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class VideoFileSource:
+    """A video file, paced at its own fps (or `fps`) like a camera, or as fast as possible with pacing off.
+
+    `size` resizes every frame to (width, height); `loop` restarts at the end; `seconds` stops
+    after that much media time.
+    """
+
+    def __init__(self, path: str | Path, pacing: bool = True, fps: float | None = None,
+                 size: tuple[int, int] | None = None, loop: bool = False, seconds: float | None = None):
+        self.path, self.pacing, self.fps_override = Path(path), pacing, fps
+        self.size, self.loop, self.seconds = size, loop, seconds
+        self._cap = None
+        self._count = 0
+        self._start = 0.0
+        self.fps = DEFAULT_FPS
+
+    def _open_capture(self):
+        with quiet_opencv():
+            cap = cv2.VideoCapture(str(self.path))
+        if not cap.isOpened():
+            raise SourceError(f"cannot read {self.path} as a video")
+        return cap
+
+    def open(self) -> SourceInfo:
+        """Open the file and check that it decodes; raise SourceError if it does not."""
+        if not self.path.is_file():
+            raise SourceError(f"no such video file: {self.path}")
+        self.close()
+        cap = self._open_capture()
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            cap.release()
+            raise SourceError(f"cannot read {self.path} as a video (no decodable frame)")
+        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        self._cap, self._count = cap, 0
+        self.fps = float(self.fps_override or cap.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS)
+        w, h = self.size or (frame.shape[1], frame.shape[0])
+        self._start = time.perf_counter()
+        return SourceInfo(f"video {self.path.name}", int(w), int(h), self.fps, live=self.pacing)
+
+    def read(self) -> tuple[np.ndarray, float] | None:
+        """The next frame (after waiting for its due time when paced), or None at the end."""
+        if self._cap is None or (self.seconds is not None and self._count >= self.seconds * self.fps):
+            return None
+        ok, frame = self._cap.read()
+        if not ok and self.loop and self._count:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self._cap.read()
+        if not ok or frame is None:
+            return None
+        if self.size:
+            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+        media_time = self._count / self.fps
+        self._count += 1
+        if self.pacing:
+            delay = self._start + media_time - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        return frame, media_time
+
+    def close(self) -> None:
+        """Release the file."""
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class ImageSource:
+    """One image file or every image in a folder (sorted by name), each delivered once."""
+
+    def __init__(self, path: str | Path, fps: float = DEFAULT_FPS):
+        self.path, self.fps = Path(path), fps
+        self._paths: list[Path] = []
+        self._next = 0
+
+    def open(self) -> SourceInfo:
+        """List the images and check the first one reads."""
+        if self.path.is_dir():
+            self._paths = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not self._paths:
+                raise SourceError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {self.path}")
+        else:
+            self._paths = [self.path]
+        try:
+            first = read_image(self._paths[0])
+        except FaceInputError as exc:
+            raise SourceError(str(exc)) from None
+        self._next = 0
+        return SourceInfo(f"images {self.path.name}", first.shape[1], first.shape[0], self.fps, live=False,
+                          stills=True)
+
+    def read(self) -> tuple[np.ndarray, float] | None:
+        """The next image (unreadable ones are skipped with a line on stderr), or None after the last."""
+        while self._next < len(self._paths):
+            path, n = self._paths[self._next], self._next
+            self._next += 1
+            try:
+                return read_image(path), n / self.fps
+            except FaceInputError as exc:
+                print(f"skipping {path.name}: {exc}", file=sys.stderr)
+        return None
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def camera_device(spec: str) -> int | str | None:
+    """The camera a --source value names (an index like '0' or a /dev/video path), else None."""
+    if spec.isdigit():
+        return int(spec)
+    if spec.startswith("/dev/video"):
+        return spec
+    return None
+
+
+def open_source(spec: str, pacing: bool = True, width: int | None = None, height: int | None = None,
+                fps: float | None = None, mjpg: bool = True) -> tuple[Source, SourceInfo]:
+    """Build and open the source a --source value names: camera index/path, image, image folder or video."""
+    device = camera_device(spec)
+    if device is not None:
+        source: Source = CameraSource(device, width, height, fps, mjpg)
+    else:
+        path = Path(spec)
+        if not path.exists():
+            raise SourceError(f"no such source: {spec} (give a camera index, a video, an image or a folder)")
+        if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
+            source = ImageSource(path)
+        else:
+            size = (width, height) if width and height else None
+            source = VideoFileSource(path, pacing=pacing, fps=fps, size=size)
+    return source, source.open()
+
+
+def frame_from_any(image: np.ndarray) -> np.ndarray:
+    """A frame of any depth and 1, 3 or 4 channels as contiguous BGR uint8 (SourceError if impossible)."""
+    try:
+        return as_bgr8(image)
+    except FaceInputError as exc:
+        raise SourceError(str(exc)) from None
