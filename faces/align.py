@@ -110,6 +110,10 @@ def alignment_matrix(landmarks: np.ndarray, size: int, coverage: str = "whole_fa
     landmarks = np.asarray(landmarks, np.float64)
     if landmarks.shape != (68, 2):
         raise ValueError(f"expected 68 x 2 landmarks, got {landmarks.shape}")
+    if not np.isfinite(landmarks).all():
+        raise ValueError("landmarks contain NaN or infinite values")
+    if int(size) != size or size < 1:
+        raise ValueError(f"crop size must be a positive whole number of pixels, not {size!r}")
     return umeyama(landmarks[ALIGN_POINTS], template_in_crop(size, coverage)[ALIGN_POINTS])
 
 

@@ -105,6 +105,15 @@ def test_crop_with_no_face_fails(data_dir, tmp_path):
     assert result.returncode == 1 and "no face" in result.stderr and not (tmp_path / "c.png").exists()
 
 
+def test_a_script_that_forgets_to_close_exits_quietly(astronaut):
+    script = ("import sys; from faces import create_landmarker, read_image; "
+              "lm = create_landmarker('mediapipe', mode='video'); "
+              f"print(len(lm.detect(read_image({astronaut!r}))))")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "1"
+    assert result.stderr.strip() == "", "neither native log lines nor a teardown traceback"
+
+
 def test_help():
     result = run("faces", "--help")
     assert result.returncode == 0 and "--download-model" in result.stdout and "--every" in result.stdout

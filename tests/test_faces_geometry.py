@@ -177,3 +177,7 @@ def test_bad_alignment_arguments():
         align_face(frame, face[:5], 128)
     with pytest.raises(ValueError, match="border"):
         align_face(frame, face, 128, border="mirror")
+    with pytest.raises(ValueError, match="size"):
+        align_face(frame, face, 0)
+    with pytest.raises(ValueError, match="NaN"):
+        align_face(frame, np.where(np.arange(68)[:, None] == 30, np.nan, face), 128)
