@@ -34,12 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="PATH", help=f"mediapipe {FACE_LANDMARKER.name} (default: "
                    f"${FACE_LANDMARKER.env_var}, then the user cache dir)")
     p.add_argument("--max-faces", type=at_least(1), default=1, metavar="N", help="most faces per frame (default 1)")
-    p.add_argument("--every", type=at_least(1), default=1, metavar="N", help="videos: look at every Nth frame (default 1)")
+    p.add_argument("--every", type=at_least(1), default=1, metavar="N",
+                   help="videos: look at every Nth frame (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     p.add_argument("--crop", metavar="OUT.png",
                    help="write the aligned crop of the largest face in the first frame that has one")
-    p.add_argument("--coverage", default="whole_face", choices=list(COVERAGES), help="how much of the head --crop shows (default whole_face)")
-    p.add_argument("--size", type=at_least(16), default=256, metavar="PX", help="side of the --crop image (default 256)")
+    p.add_argument("--coverage", default="whole_face", choices=list(COVERAGES),
+                   help="how much of the head --crop shows (default whole_face)")
+    p.add_argument("--size", type=at_least(16), default=256, metavar="PX",
+                   help="side of the --crop image (default 256)")
     p.add_argument("--download-model", action="store_true",
                    help=f"download {FACE_LANDMARKER.name}, verify its sha256 and keep it")
     p.add_argument("--dest", metavar="DIR", help="where --download-model puts the file (default: the user cache dir)")
@@ -118,17 +121,16 @@ def look(args) -> int:
                 progress.update(frame.index + 1, source.frame_count, "frames")
         finally:
             landmarker.close()
-    summary = f"{seen} frame{'' if seen == 1 else 's'} looked at, faces in {with_faces}"
     if args.json:
         crop = str(crop_path) if crop_written else None
         print(json.dumps({**header, "frames_with_faces": with_faces, "crop": crop, "frames": frames}))
     else:
-        print(summary)
+        print(f"{seen} frame{'' if seen == 1 else 's'} looked at, faces in {with_faces}")
+        if crop_written:
+            print(f"aligned crop ({args.coverage}, {args.size} px) written to {crop_path}")
     if crop_path is not None and not crop_written:
         print(f"{PROG}: no face found, so no crop written to {crop_path}", file=sys.stderr)
         return 1
-    if crop_written and not args.json:
-        print(f"aligned crop ({args.coverage}, {args.size} px) written to {crop_path}")
     return 0
 
 

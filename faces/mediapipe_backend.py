@@ -78,7 +78,8 @@ class MediapipeLandmarker:
     """mediapipe Tasks FaceLandmarker in IMAGE mode (stills) or VIDEO mode (tracking a stream).
 
     mediapipe's Tasks API reports no per-face confidence: every face it returns has passed its
-    detection and presence thresholds, and gets score 1.0.
+    detection and presence thresholds, and gets score 1.0. Its face detector finds faces down to
+    about 11% of the frame width (70 px at 640x480, 145 px at 1280x720; see DlibLandmarker).
     """
 
     name = "mediapipe"
