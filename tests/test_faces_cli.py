@@ -114,6 +114,18 @@ def test_a_script_that_forgets_to_close_exits_quietly(astronaut):
     assert result.stderr.strip() == "", "neither native log lines nor a teardown traceback"
 
 
+def test_progress_lines_on_stderr_for_videos(data_dir, monkeypatch, capsys):
+    """In-process, with the progress interval at zero: one progress line per frame looked at."""
+    import faces.cli
+    from faces.__main__ import main
+    monkeypatch.setattr(faces.cli, "PROGRESS_EVERY_S", 0.0)
+    clip = data_dir / "videos" / "pc-avs" / "00104.mp4"
+    assert main([str(clip), "--every", "100", "--backend", "mediapipe"]) == 0
+    out, err = capsys.readouterr()
+    progress = [line for line in err.splitlines() if "00104.mp4:" in line]
+    assert len(progress) == 3 and "of 298" in progress[-1] and out.splitlines()[-1].startswith("3 frames")
+
+
 def test_help():
     result = run("faces", "--help")
     assert result.returncode == 0 and "--download-model" in result.stdout and "--every" in result.stdout
