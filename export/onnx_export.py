@@ -7,7 +7,7 @@ Optionally it also writes the DFM profile (`NAME.dfm`) and a TensorRT engine (`N
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -81,10 +81,10 @@ def export_checkpoint(checkpoint: str | Path | dict, output: str | Path, directi
             written.append(output.with_suffix(".dfm"))
             report = export_dfm(source, direction, contract, written[-1], inputs, origin, dynamic_batch)
             log(f"DFM {written[-1].name}: {report.summary()}")
-            result = _with(result, dfm=written[-1], dfm_parity=report)
+            result = replace(result, dfm=written[-1], dfm_parity=report)
         if tensorrt:
             written += [EngineFiles.beside(output).engine, EngineFiles.beside(output).sidecar]
-            result = _with(result, engine=build_engine(fp32, output, contract, workspace_mib, log=log))
+            result = replace(result, engine=build_engine(fp32, output, contract, workspace_mib, log=log))
     except TensorRTUnavailable as exc:
         result.notes.append(str(exc))
     except BaseException:
@@ -92,10 +92,6 @@ def export_checkpoint(checkpoint: str | Path | dict, output: str | Path, directi
             path.unlink(missing_ok=True)
         raise
     return result
-
-
-def _with(result: ExportResult, **changes) -> ExportResult:
-    return ExportResult(**{**result.__dict__, **changes})
 
 
 def check_output(output: Path) -> Path:
