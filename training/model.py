@@ -12,7 +12,7 @@ Swapping is encoder + the *other* decoder: `model.path("a2b")` is what gets expo
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +51,16 @@ PRESETS: dict[str, ModelConfig] = {
     "quality": ModelConfig(resolution=256, enc_channels=(64, 128, 256, 512), latent=512,
                            inter_channels=512, dec_channels=(256, 128), res_blocks=2),
 }
+
+
+def scale_config(cfg: ModelConfig, width: float = 1.0, resolution: int | None = None) -> ModelConfig:
+    """`cfg` with every channel count and the latent width multiplied by `width`, optionally at another resolution."""
+    def ch(c: int) -> int:
+        return max(4, int(round(c * width)))
+
+    return replace(cfg, resolution=resolution or cfg.resolution, enc_channels=tuple(ch(c) for c in cfg.enc_channels),
+                   latent=ch(cfg.latent), inter_channels=ch(cfg.inter_channels),
+                   dec_channels=tuple(ch(c) for c in cfg.dec_channels))
 
 
 def _conv(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Conv2d:

@@ -1,0 +1,95 @@
+"""Training augmentation on uint8 crops: similarity jitter, flip and colour jitter alike on input and
+target, plus the deepfakes random warp on the input only.
+
+The random warp is the original deepfakes one: a 5 x 5 grid of control points over the crop is
+moved by Gaussian noise, the displacement is interpolated to every pixel, and the input is
+resampled through it, while the target stays unwarped. The network cannot copy pixels, so it
+learns to rebuild a face; that is what lets decoder B draw B's face from A's code.
+
+Every random number comes from the `np.random.Generator` passed in, so a batch is a pure
+function of its seed (which is what makes resumed runs repeat the same losses).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Strength of each augmentation; `warp=False` is the no-warp phase at the end of training."""
+
+    rotation: float = 10.0    # degrees, uniform in +-
+    scale: float = 0.05       # relative, uniform in +-
+    shift: float = 0.05       # share of the crop side, uniform in +-
+    flip: float = 0.5         # probability of a horizontal flip
+    brightness: float = 0.08  # share of the full range, uniform in +-
+    contrast: float = 0.15    # relative, uniform in +-
+    saturation: float = 0.2   # relative, uniform in +-
+    white_balance: float = 0.04  # per-channel gain, uniform in +-
+    warp: bool = True
+    warp_grid: int = 5        # control points per side
+    warp_noise: float = 0.02  # std of control point moves, share of the crop side (deepfakes: 5 px of 256)
+
+
+def random_similarity(rng: np.random.Generator, size: int, cfg: AugmentConfig) -> np.ndarray:
+    """A random 2x3 similarity (rotation, scale, shift, maybe a flip) about the crop centre."""
+    angle = rng.uniform(-cfg.rotation, cfg.rotation)
+    scale = 1.0 + rng.uniform(-cfg.scale, cfg.scale)
+    shift = rng.uniform(-cfg.shift, cfg.shift, size=2) * size
+    centre = (size - 1) / 2.0
+    m = cv2.getRotationMatrix2D((centre, centre), angle, scale)
+    m[:, 2] += shift
+    if rng.random() < cfg.flip:
+        m[0] = -m[0]
+        m[0, 2] += size - 1
+    return m
+
+
+def random_warp_maps(rng: np.random.Generator, size: int, cfg: AugmentConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel (map_x, map_y) displacements of a random control-grid warp, float32 (size, size) each."""
+    n = cfg.warp_grid
+    noise = rng.normal(scale=cfg.warp_noise * size, size=(2, n, n)).astype(np.float32)
+    dx = cv2.resize(noise[0], (size, size), interpolation=cv2.INTER_CUBIC)
+    dy = cv2.resize(noise[1], (size, size), interpolation=cv2.INTER_CUBIC)
+    return dx, dy
+
+
+def random_colour(rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """A random 3x4 affine colour transform (brightness, contrast, saturation, white balance) for uint8 RGB."""
+    contrast = 1.0 + rng.uniform(-cfg.contrast, cfg.contrast)
+    saturation = 1.0 + rng.uniform(-cfg.saturation, cfg.saturation)
+    gains = 1.0 + rng.uniform(-cfg.white_balance, cfg.white_balance, size=3)
+    brightness = rng.uniform(-cfg.brightness, cfg.brightness) * 255.0
+    luma = np.array([0.299, 0.587, 0.114])
+    sat = saturation * np.eye(3) + (1.0 - saturation) * np.tile(luma, (3, 1))  # lerp towards grey
+    linear = contrast * np.diag(gains) @ sat
+    offset = (1.0 - contrast) * 128.0 + brightness  # contrast about mid-grey
+    return np.hstack([linear, np.full((3, 1), offset)]).astype(np.float32)
+
+
+def augment_face(rng: np.random.Generator, image: np.ndarray, aux: np.ndarray,
+                 cfg: AugmentConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(input, target, aux) for one face: `image` uint8 (R, R, 3), `aux` uint8 (R, R, C) masks moved alike."""
+    size = image.shape[0]
+    m = random_similarity(rng, size, cfg)
+    flags, border = cv2.INTER_LINEAR, cv2.BORDER_REPLICATE
+    target = cv2.warpAffine(image, m, (size, size), flags=flags, borderMode=border)
+    aux = cv2.warpAffine(aux, m, (size, size), flags=flags, borderMode=cv2.BORDER_CONSTANT)
+    if aux.ndim == 2:
+        aux = aux[..., None]
+    if cfg.warp:
+        # input(p) = target(p + d(p)) = image(M^-1 (p + d(p))): one resampling of the original crop
+        dx, dy = random_warp_maps(rng, size, cfg)
+        grid = np.arange(size, dtype=np.float32)
+        px, py = grid[None, :] + dx, grid[:, None] + dy
+        inv = cv2.invertAffineTransform(m).astype(np.float32)
+        map_x = inv[0, 0] * px + inv[0, 1] * py + inv[0, 2]
+        map_y = inv[1, 0] * px + inv[1, 1] * py + inv[1, 2]
+        inp = cv2.remap(image, map_x, map_y, flags, borderMode=border)
+    else:
+        inp = target
+    colour = random_colour(rng, cfg)
+    return cv2.transform(inp, colour), cv2.transform(target, colour), aux

@@ -1,0 +1,86 @@
+"""Watching a run: held-out reconstruction scores, the preview grid and the TensorBoard log."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from training.data import FaceBank, to_model_input
+from training.faceset import atomic_write_bytes
+from training.losses import LossConfig, face_loss, masked_psnr, masked_ssim
+from training.model import SwapModel
+
+PREVIEW_FACES = 4
+EVAL_BATCH = 32
+
+
+@torch.no_grad()
+def evaluate(model: SwapModel, held_a: FaceBank, held_b: FaceBank, loss_cfg: LossConfig,
+             device: torch.device) -> dict[str, float]:
+    """A->A and B->B reconstruction of unaugmented held-out faces: loss, PSNR and SSIM inside the face mask."""
+    was_training = model.training
+    model.eval()
+    scores = {}
+    for name, bank in (("a", held_a), ("b", held_b)):
+        sums, n = {"loss": 0.0, "psnr": 0.0, "ssim": 0.0}, 0
+        for start in range(0, len(bank), EVAL_BATCH):
+            x = to_model_input(torch.from_numpy(bank.images[start:start + EVAL_BATCH]), device)
+            aux = to_model_input(torch.from_numpy(bank.aux[start:start + EVAL_BATCH]), device)
+            face, mask = model(x, name)
+            face, mask = face.float(), mask.float()
+            k = len(x)
+            sums["loss"] += face_loss(face, mask, x, aux, loss_cfg)["total"].item() * k
+            sums["psnr"] += masked_psnr(face, x, aux[:, :1]).sum().item()
+            sums["ssim"] += masked_ssim(face, x, aux[:, :1]).sum().item()
+            n += k
+        for key, total in sums.items():
+            scores[f"{name}2{name}_{key}"] = total / max(n, 1)
+    model.train(was_training)
+    return scores
+
+
+@torch.no_grad()
+def preview_grid(model: SwapModel, faces_a: np.ndarray, faces_b: np.ndarray, device: torch.device) -> np.ndarray:
+    """uint8 RGB grid, two rows: A, A->A, A->B for each A face, then B, B->B, B->A for each B face."""
+    was_training = model.training
+    model.eval()
+    rows = []
+    for faces, own, other in ((faces_a, "a", "b"), (faces_b, "b", "a")):
+        x = to_model_input(torch.from_numpy(faces), device)
+        same, swapped = model(x, own)[0], model(x, other)[0]
+        tiles = torch.stack([x, same.float(), swapped.float()], 1).flatten(0, 1)  # (3k, 3, R, R)
+        rows.append(torch.cat(list(tiles), dim=2))  # (3, R, 3k * R)
+    model.train(was_training)
+    grid = torch.cat(rows, dim=1).clamp(0, 1).mul(255).round().byte()
+    return grid.permute(1, 2, 0).cpu().numpy()
+
+
+def write_png(path: Path, rgb: np.ndarray) -> None:
+    """Save an RGB uint8 image as PNG atomically."""
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if ok:
+        atomic_write_bytes(path, data.tobytes())
+
+
+class TrainLog:
+    """TensorBoard scalars and images under run_dir/logs; events after `start_step` from an older run are dropped."""
+
+    def __init__(self, run_dir: Path, start_step: int):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(run_dir / "logs"), purge_step=start_step if start_step else None)
+
+    def scalars(self, step: int, values: dict[str, float], prefix: str) -> None:
+        """Log each value as `prefix/name` at `step`."""
+        for key, value in values.items():
+            self.writer.add_scalar(f"{prefix}/{key}", value, step)
+
+    def image(self, step: int, name: str, rgb: np.ndarray) -> None:
+        """Log an RGB uint8 image."""
+        self.writer.add_image(name, rgb, step, dataformats="HWC")
+
+    def close(self) -> None:
+        """Flush and close the event file."""
+        self.writer.close()

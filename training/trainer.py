@@ -1,0 +1,259 @@
+"""The training loop: each step trains decoder A on warped A faces and decoder B on warped B faces
+through the shared encoder, with AdamW (mixed precision and channels_last on CUDA, DDP under torchrun).
+
+The run folder gets `checkpoint.pt` (every `save_every` steps, at the end and after Ctrl-C, always
+atomically), `preview.png` (rows: A, A->A, A->B and B, B->B, B->A) and TensorBoard logs in `logs/`.
+"""
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from training.augment import AugmentConfig
+from training.checkpoint import FORMAT, restore_rng, rng_state, save_checkpoint
+from training.config import TrainConfig, load_pair
+from training.data import FaceBank, PairBatches, batch_loader, holdout_split, load_bank, to_model_input
+from training.distributed import Cluster, anyone, barrier, join_cluster, leave_cluster
+from training.losses import LossConfig, face_loss
+from training.model import ModelConfig, SwapModel
+from training.monitor import PREVIEW_FACES, TrainLog, evaluate, preview_grid, write_png
+from training.progress import Progress
+
+
+@dataclass
+class TrainResult:
+    """How a run ended: steps done, the logged losses and held-out scores, and whether Ctrl-C stopped it."""
+
+    step: int
+    history: list[dict]
+    scores: list[dict]
+    interrupted: bool
+    checkpoint: Path | None
+
+
+class PairTrainer(nn.Module):
+    """One forward for a training step: A and B batches through the shared encoder together, then each decoder."""
+
+    def __init__(self, model: SwapModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, xa: torch.Tensor, xb: torch.Tensor):
+        za, zb = self.model.encoder(torch.cat([xa, xb])).split([len(xa), len(xb)])
+        return self.model.decoder_a(za), self.model.decoder_b(zb)
+
+
+class StopRequest:
+    """Turns the first Ctrl-C (or SIGTERM) into a request to stop after the current step; a second one aborts."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def pick_device(name: str, cluster_local_rank: int = 0) -> torch.device:
+    """'auto' -> this process's GPU when there is one, else the CPU; 'cpu' and 'cuda' as asked."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(f"cuda:{cluster_local_rank}") if name == "cuda" else torch.device(name)
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up over `warmup_steps`, then constant."""
+    return cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+
+
+def checkpoint_state(cfg: TrainConfig, model: SwapModel, optimizer, step: int, scaler=None) -> dict:
+    """The dict `save_checkpoint` writes (see training/checkpoint.py)."""
+    state = {"format": FORMAT, "preset": cfg.preset, "model_config": cfg.model_config, "model": model.state_dict(),
+             "optimizer": optimizer.state_dict(), "step": step, "rng": rng_state(), "config": cfg.to_dict()}
+    if scaler is not None:
+        state["grad_scaler"] = scaler.state_dict()
+    return state
+
+
+def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device, loss_cfg: LossConfig,
+               amp_dtype, scaler, channels_last: bool) -> tuple[dict, dict]:
+    """One optimisation step on a batch pair; returns the A and B loss terms (tensors)."""
+    x = {k: to_model_input(v, device, channels_last) for k, v in batch.items()}
+    with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        (face_a, mask_a), (face_b, mask_b) = trainer(x["a_input"], x["b_input"])
+    loss_a = face_loss(face_a.float(), mask_a.float(), x["a_target"], x["a_aux"], loss_cfg)
+    loss_b = face_loss(face_b.float(), mask_b.float(), x["b_target"], x["b_aux"], loss_cfg)
+    loss = loss_a["total"] + loss_b["total"]
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+    return loss_a, loss_b
+
+
+def load_banks(cfg: TrainConfig, progress: Progress | None) -> tuple[FaceBank, FaceBank, FaceBank, FaceBank]:
+    """(train A, train B, held-out A, held-out B) at the training resolution."""
+    banks = []
+    for faceset in load_pair(cfg.faceset_a, cfg.faceset_b):
+        bank = load_bank(faceset, cfg.resolution, progress)
+        train_idx, held_idx = holdout_split(len(bank), cfg.holdout, cfg.seed)
+        banks.append((bank.subset(train_idx), bank.subset(held_idx if len(held_idx) else train_idx)))
+    (train_a, held_a), (train_b, held_b) = banks
+    return train_a, train_b, held_a, held_b
+
+
+class Reporter:
+    """Rank 0's outputs: progress line, TensorBoard, preview PNG, held-out scores and checkpoints."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path, model: SwapModel, optimizer, scaler, held_a: FaceBank,
+                 held_b: FaceBank, device: torch.device, start: int, faces_per_step: int):
+        self.cfg, self.run_dir, self.model, self.optimizer, self.scaler = cfg, run_dir, model, optimizer, scaler
+        self.held_a, self.held_b, self.device, self.faces_per_step = held_a, held_b, device, faces_per_step
+        self.loss_cfg = LossConfig(**cfg.loss)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.progress = Progress("train")
+        self.log = TrainLog(run_dir, start)
+        self.history, self.scores, self.saved_step, self.checkpoint = [], [], None, None
+        self._tick, self._tick_step = time.monotonic(), start
+
+    def losses(self, step: int, lr: float, loss_a: dict, loss_b: dict) -> None:
+        """Log the step's losses, learning rate and speed; update the progress line."""
+        now = time.monotonic()
+        rate = (step - self._tick_step) * self.faces_per_step / max(now - self._tick, 1e-9)
+        self._tick, self._tick_step = now, step
+        entry = {"step": step, "loss_a": loss_a["total"].item(), "loss_b": loss_b["total"].item()}
+        self.history.append(entry)
+        self.log.scalars(step, {f"a_{k}": v.item() for k, v in loss_a.items()}, "loss")
+        self.log.scalars(step, {f"b_{k}": v.item() for k, v in loss_b.items()}, "loss")
+        self.log.scalars(step, {"learning_rate": lr, "faces_per_second": rate}, "train")
+        total = f"/{self.cfg.steps}" if self.cfg.steps else ""
+        self.progress.update(f"step {step}{total}  loss A {entry['loss_a']:.4f} B {entry['loss_b']:.4f}  "
+                             f"{rate:.1f} faces/s", force=True)
+
+    def evaluate(self, step: int) -> dict:
+        """Score the held-out faces and log the result."""
+        result = evaluate(self.model, self.held_a, self.held_b, self.loss_cfg, self.device)
+        self.scores.append({"step": step, **result})
+        self.log.scalars(step, result, "heldout")
+        return result
+
+    def preview(self, step: int) -> None:
+        """Rewrite preview.png and log it."""
+        grid = preview_grid(self.model, self.held_a.images[:PREVIEW_FACES], self.held_b.images[:PREVIEW_FACES],
+                            self.device)
+        write_png(self.run_dir / "preview.png", grid)
+        self.log.image(step, "preview", grid)
+
+    def save(self, step: int) -> None:
+        """Evaluate, preview and write the checkpoint for `step` (once per step)."""
+        if self.saved_step == step:
+            return
+        result = self.evaluate(step)
+        self.preview(step)
+        state = checkpoint_state(self.cfg, self.model, self.optimizer, step, self.scaler)
+        self.checkpoint, self.saved_step = save_checkpoint(self.run_dir, state), step
+        self.progress.done(f"step {step}: checkpoint saved; held-out A->A {result['a2a_psnr']:.2f} dB "
+                           f"SSIM {result['a2a_ssim']:.3f}, B->B {result['b2b_psnr']:.2f} dB SSIM {result['b2b_ssim']:.3f}")
+
+    def close(self) -> None:
+        """Flush the TensorBoard log."""
+        self.log.close()
+
+
+def train(cfg: TrainConfig, run_dir: str | Path, resume: dict | None = None) -> TrainResult:
+    """Train (or, given a loaded checkpoint as `resume`, continue) the run in `run_dir`."""
+    cluster = join_cluster(pick_device(cfg.device).type == "cuda")
+    try:
+        return _train(cfg, Path(run_dir), resume, cluster, pick_device(cfg.device, cluster.local_rank))
+    finally:
+        leave_cluster(cluster)
+
+
+def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, cluster: Cluster, device: torch.device) -> TrainResult:
+    torch.set_num_threads(cfg.threads or max(1, len(os.sched_getaffinity(0)) // cluster.local_world_size))
+    torch.manual_seed(cfg.seed)
+    train_a, train_b, held_a, held_b = load_banks(cfg, Progress("train") if cluster.is_main else None)
+
+    cuda = device.type == "cuda"
+    model = SwapModel(ModelConfig.from_dict(cfg.model_config)).to(device)
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.5, 0.999), weight_decay=cfg.weight_decay)
+    amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    start = 0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        if scaler is not None and "grad_scaler" in resume:
+            scaler.load_state_dict(resume["grad_scaler"])
+        restore_rng(resume["rng"])
+        start = int(resume["step"])
+    if cfg.steps is not None and cfg.steps <= start:
+        return TrainResult(start, [], [], False, None)
+    trainer = PairTrainer(model)
+    if cluster.distributed:
+        trainer = nn.parallel.DistributedDataParallel(trainer, device_ids=[device.index] if cuda else None)
+
+    loss_cfg = LossConfig(**cfg.loss)
+    augment = AugmentConfig(**{**cfg.augment, "warp": cfg.warp})
+    loader = batch_loader(PairBatches(train_a, train_b, cfg.batch_size, augment, cfg.seed, cluster.rank),
+                          start, cfg.steps, cfg.workers)
+    report = (Reporter(cfg, run_dir, model, optimizer, scaler, held_a, held_b, device, start,
+                       2 * cfg.batch_size * cluster.world_size) if cluster.is_main else None)
+    if report and start == 0:
+        report.evaluate(0)
+    deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes else math.inf
+    step, interrupted = start, False
+    try:
+        with StopRequest() as stop:
+            for batch in loader:
+                lr = learning_rate(cfg, step)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                loss_a, loss_b = train_step(trainer, optimizer, batch, device, loss_cfg, amp_dtype, scaler, cuda)
+                step += 1
+                if report and (step % cfg.log_every == 0 or step == cfg.steps):
+                    report.losses(step, lr, loss_a, loss_b)
+                if report and step % cfg.preview_every == 0 and step % cfg.save_every:
+                    report.preview(step)
+                if step % cfg.save_every == 0:
+                    if report:
+                        report.save(step)
+                    barrier(cluster)
+                if anyone(stop.requested or time.monotonic() >= deadline, cluster, device):
+                    interrupted = stop.requested
+                    break
+            if report:
+                report.save(step)
+    finally:
+        if report:
+            report.close()
+    barrier(cluster)
+    if not report:
+        return TrainResult(step, [], [], interrupted, None)
+    return TrainResult(step, report.history, report.scores, interrupted, report.checkpoint)
