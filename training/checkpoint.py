@@ -36,9 +36,11 @@ class CheckpointError(ValueError):
 
 
 def checkpoint_path(path_or_run_dir: str | Path) -> Path:
-    """The checkpoint file for a run folder, or the path itself when it names a file."""
+    """The checkpoint file of a run folder, or the path itself when it names a file (or a missing .pt)."""
     path = Path(path_or_run_dir).expanduser()
-    return path / FILE_NAME if path.is_dir() else path
+    if path.is_file() or (not path.exists() and path.suffix == ".pt"):
+        return path
+    return path / FILE_NAME
 
 
 def save_checkpoint(run_dir: str | Path, state: dict) -> Path:

@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     except (FacesetError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if not result.is_main:
+        return 130 if result.interrupted else 0
     where = result.checkpoint or checkpoint_path(args.out)
     if result.interrupted:
         print(f"stopped at step {result.step}; checkpoint: {where} (continue with --resume)", file=sys.stderr)

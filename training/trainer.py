@@ -29,13 +29,17 @@ from training.progress import Progress
 
 @dataclass
 class TrainResult:
-    """How a run ended: steps done, the logged losses and held-out scores, and whether Ctrl-C stopped it."""
+    """How a run ended: steps done, the logged losses and held-out scores, and whether Ctrl-C stopped it.
+
+    Only the main process (rank 0) logs: on the others `history` and `scores` are empty.
+    """
 
     step: int
     history: list[dict]
     scores: list[dict]
     interrupted: bool
     checkpoint: Path | None
+    is_main: bool = True
 
 
 class PairTrainer(nn.Module):
@@ -86,10 +90,12 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
 
 
-def checkpoint_state(cfg: TrainConfig, model: SwapModel, optimizer, step: int, scaler=None) -> dict:
-    """The dict `save_checkpoint` writes (see training/checkpoint.py)."""
+def checkpoint_state(cfg: TrainConfig, model: SwapModel, optimizer, step: int, world_size: int = 1,
+                     scaler=None) -> dict:
+    """The dict `save_checkpoint` writes (see training/checkpoint.py), plus the number of training processes."""
     state = {"format": FORMAT, "preset": cfg.preset, "model_config": cfg.model_config, "model": model.state_dict(),
-             "optimizer": optimizer.state_dict(), "step": step, "rng": rng_state(), "config": cfg.to_dict()}
+             "optimizer": optimizer.state_dict(), "step": step, "rng": rng_state(), "config": cfg.to_dict(),
+             "world_size": world_size}
     if scaler is not None:
         state["grad_scaler"] = scaler.state_dict()
     return state
@@ -130,9 +136,10 @@ class Reporter:
     """Rank 0's outputs: progress line, TensorBoard, preview PNG, held-out scores and checkpoints."""
 
     def __init__(self, cfg: TrainConfig, run_dir: Path, model: SwapModel, optimizer, scaler, held_a: FaceBank,
-                 held_b: FaceBank, device: torch.device, start: int, faces_per_step: int):
+                 held_b: FaceBank, device: torch.device, start: int, world_size: int):
         self.cfg, self.run_dir, self.model, self.optimizer, self.scaler = cfg, run_dir, model, optimizer, scaler
-        self.held_a, self.held_b, self.device, self.faces_per_step = held_a, held_b, device, faces_per_step
+        self.held_a, self.held_b, self.device, self.world_size = held_a, held_b, device, world_size
+        self.faces_per_step = 2 * cfg.batch_size * world_size
         self.loss_cfg = LossConfig(**cfg.loss)
         run_dir.mkdir(parents=True, exist_ok=True)
         self.progress = Progress("train")
@@ -174,7 +181,7 @@ class Reporter:
             return
         result = self.evaluate(step)
         self.preview(step)
-        state = checkpoint_state(self.cfg, self.model, self.optimizer, step, self.scaler)
+        state = checkpoint_state(self.cfg, self.model, self.optimizer, step, self.world_size, self.scaler)
         self.checkpoint, self.saved_step = save_checkpoint(self.run_dir, state), step
         self.progress.done(f"step {step}: checkpoint saved; held-out A->A {result['a2a_psnr']:.2f} dB "
                            f"SSIM {result['a2a_ssim']:.3f}, B->B {result['b2b_psnr']:.2f} dB SSIM {result['b2b_ssim']:.3f}")
@@ -223,8 +230,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, cluster: Cluste
     augment = AugmentConfig(**{**cfg.augment, "warp": cfg.warp})
     loader = batch_loader(PairBatches(train_a, train_b, cfg.batch_size, augment, cfg.seed, cluster.rank),
                           start, cfg.steps, cfg.workers)
-    report = (Reporter(cfg, run_dir, model, optimizer, scaler, held_a, held_b, device, start,
-                       2 * cfg.batch_size * cluster.world_size) if cluster.is_main else None)
+    report = (Reporter(cfg, run_dir, model, optimizer, scaler, held_a, held_b, device, start, cluster.world_size)
+              if cluster.is_main else None)
     if report and start == 0:
         report.evaluate(0)
     deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes else math.inf
@@ -255,5 +262,5 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, cluster: Cluste
             report.close()
     barrier(cluster)
     if not report:
-        return TrainResult(step, [], [], interrupted, None)
+        return TrainResult(step, [], [], interrupted, None, is_main=False)
     return TrainResult(step, report.history, report.scores, interrupted, report.checkpoint)
