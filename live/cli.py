@@ -10,13 +10,14 @@ from faces import FaceInputError, ModelFileError, create_landmarker
 from faces.landmarks import BACKENDS as LANDMARK_BACKENDS
 from live.backends import BACKENDS, BackendError, create_backend
 from live.composite import COLOR_TRANSFERS, MASK_MODES, CompositeSettings
+from live.demo import DemoError, run_demo
 from live.loop import LiveLoop
 from live.profiler import Profiler
 from live.sinks import SINKS, SinkError, SinkOptions, create_sink
 from live.sources import Source, SourceError, SourceInfo, open_source
 from live.swapper import FACE_MODES, FaceSwapper, SwapSettings
 
-USER_ERRORS = (SourceError, SinkError, ContractError, BackendError, FaceInputError, ModelFileError)
+USER_ERRORS = (SourceError, SinkError, ContractError, BackendError, FaceInputError, ModelFileError, DemoError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vcam-format", default="BGR", choices=["BGR", "RGB"], help="pixel format sent to the virtual camera")
     p.add_argument("--vcam-backend", help="pyvirtualcam backend name (default: any that works)")
     p.add_argument("--quiet", action="store_true", help="no status line")
+    p.add_argument("--profile", metavar="OUT.json", help="write every frame's stage times and a summary here")
+    p.add_argument("--profile-plot", metavar="OUT.png", help="draw a latency histogram and a stage timeline here")
     p.add_argument("--demo", action="store_true",
                    help="no model or camera needed: train a small model on two public-domain photos "
                         "(cached), then run it live on the webcam or a moving photo")
@@ -74,7 +77,8 @@ def build_loop(args: argparse.Namespace, source: Source, info: SourceInfo, model
     """A LiveLoop for an opened source, the model and the options' backend, landmarks, settings and sinks."""
     log = log or (lambda line: print(line, file=sys.stderr))
     if sinks is None:
-        options = SinkOptions(fps=info.fps, vcam_backend=args.vcam_backend, vcam_format=args.vcam_format)
+        options = SinkOptions(fps=info.fps, size=(info.width, info.height), vcam_backend=args.vcam_backend,
+                              vcam_format=args.vcam_format)
         sinks = [create_sink(spec, options) for spec in (args.sink or ["vcam"])]
     backend = create_backend(args.backend, model)
     settings = settings_from_args(args, info)
@@ -109,17 +113,34 @@ def run(args: argparse.Namespace) -> Profiler:
         loop.swapper.close()
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse profile outputs that could not be written, before anything runs."""
+    for option, value in (("--profile", args.profile), ("--profile-plot", args.profile_plot)):
+        if value and not Path(value).resolve().parent.is_dir():
+            raise SinkError(f"cannot write {option} {value}: its folder does not exist")
+
+
+def write_profile(args: argparse.Namespace, profiler: Profiler) -> None:
+    """Write the --profile JSON and the --profile-plot PNG, if asked for."""
+    if args.profile:
+        print(f"profile: {profiler.write_json(args.profile)}", file=sys.stderr)
+    if args.profile_plot:
+        from live.profile_plot import plot_profile
+        print(f"profile plot: {plot_profile(profiler.records, args.profile_plot)}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: 0 on success, 2 with one line on stderr for a user mistake."""
     args = build_parser().parse_args(argv)
     try:
-        if args.demo:
-            from live.demo import run_demo
-            profiler = run_demo(args)
-        else:
-            profiler = run(args)
+        check_outputs(args)
+        profiler = run_demo(args) if args.demo else run(args)
     except USER_ERRORS as exc:
         print(f"run_live.py: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C before the loop started (the loop itself stops cleanly)
+        print("run_live.py: interrupted", file=sys.stderr)
+        return 130
     print(profiler.table(), file=sys.stderr)
+    write_profile(args, profiler)
     return 0

@@ -185,6 +185,7 @@ class Profiler:
         core = [r.timing.landmarks + r.timing.infer for r in swapped]
         core_mean = float(np.mean(core)) if core else 0.0
         overhead = float(np.mean([r.timing.processing for r in swapped])) / core_mean if core_mean > 0 else float("nan")
+        counts["swapped"] = sum(1 for r in records if r.faces and not r.failed)
         return {**counts, "seconds": elapsed, "fps_in": counts["frames_in"] / elapsed,
                 "fps_out": counts["frames_out"] / elapsed,
                 "dropped_percent": 100.0 * counts["dropped"] / max(counts["frames_in"], 1),
@@ -196,7 +197,8 @@ class Profiler:
         rows = [f"{'stage':<14}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}   (ms)"]
         for name, v in s["stages_ms"].items():
             rows.append(f"{name:<14}" + "".join(f"{v[k]:9.1f}" for k in ("p50", "p95", "p99", "max")))
-        rows.append(f"frames in {s['frames_in']}, out {s['frames_out']}, dropped {s['dropped']} "
+        rows.append(f"frames in {s['frames_in']}, out {s['frames_out']} ({s['swapped']} with a face swapped), "
+                    f"dropped {s['dropped']} "
                     f"({s['dropped_percent']:.1f}%), failed {s['failed']}; {s['fps_out']:.1f} fps out "
                     f"over {s['seconds']:.1f} s")
         return "\n".join(rows)

@@ -55,6 +55,7 @@ class SinkOptions:
     """Settings shared by the sinks: output fps, virtual camera device/backend and pixel format."""
 
     fps: float = 30.0
+    size: tuple[int, int] | None = None  # (width, height) the source delivers: the virtual camera opens at it
     vcam_backend: str | None = None
     vcam_format: str = "BGR"
 
@@ -163,9 +164,10 @@ class ImageFileSink:
 
 
 class VirtualCameraSink:
-    """A pyvirtualcam camera (v4l2loopback on Linux, OBS on Windows/macOS), opened at the first frame's size."""
+    """A pyvirtualcam camera (v4l2loopback on Linux, OBS on Windows/macOS), opened at `size` or the first frame's."""
 
-    def __init__(self, fps: float, device: str | None = None, backend: str | None = None, fmt: str = "BGR"):
+    def __init__(self, fps: float, device: str | None = None, backend: str | None = None, fmt: str = "BGR",
+                 size: tuple[int, int] | None = None):
         import pyvirtualcam
 
         if fmt not in ("RGB", "BGR"):
@@ -178,6 +180,8 @@ class VirtualCameraSink:
         self.name = f"virtual camera {device or ''}".strip()
         self._camera = None
         self._size: tuple[int, int] | None = None
+        if size:
+            self._open(*size)
 
     def _open(self, width: int, height: int) -> None:
         import pyvirtualcam
@@ -224,7 +228,7 @@ def _file_sink(arg: str, options: SinkOptions) -> Sink:
 
 
 SINKS: dict[str, Callable[[str, SinkOptions], Sink]] = {
-    "vcam": lambda arg, o: VirtualCameraSink(o.fps, arg or None, o.vcam_backend, o.vcam_format),
+    "vcam": lambda arg, o: VirtualCameraSink(o.fps, arg or None, o.vcam_backend, o.vcam_format, o.size),
     "window": lambda arg, o: WindowSink(arg or "swapcam"),
     "file": _file_sink,
     "null": lambda arg, o: NullSink(),

@@ -8,6 +8,7 @@ image folder that ends, ends the run.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -168,7 +169,6 @@ class VideoFileSource:
         self._cap, self._count = cap, 0
         self.fps = float(self.fps_override or cap.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS)
         w, h = self.size or (frame.shape[1], frame.shape[0])
-        self._start = time.perf_counter()
         return SourceInfo(f"video {self.path.name}", int(w), int(h), self.fps, live=self.pacing)
 
     def read(self) -> tuple[np.ndarray, float] | None:
@@ -186,6 +186,8 @@ class VideoFileSource:
         media_time = self._count / self.fps
         self._count += 1
         if self.pacing:
+            if self._count == 1:  # the clock starts at the first read, not at open()
+                self._start = time.perf_counter()
             delay = self._start + media_time - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
@@ -232,6 +234,47 @@ class ImageSource:
             except FaceInputError as exc:
                 print(f"skipping {path.name}: {exc}", file=sys.stderr)
         return None
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class PhotoMotionSource:
+    """A moving clip made from one photo: a slow pan, zoom and tilt around `centre`, paced at `fps` for `seconds`."""
+
+    def __init__(self, photo: np.ndarray, centre: tuple[float, float], size: tuple[int, int] = (640, 480),
+                 fps: float = DEFAULT_FPS, seconds: float = 20.0):
+        self.photo, self.centre, self.size, self.fps, self.seconds = as_bgr8(photo), centre, size, fps, seconds
+        self._count = 0
+        self._start = 0.0
+
+    def open(self) -> SourceInfo:
+        """Start the clip."""
+        self._count = 0
+        return SourceInfo("moving photo", self.size[0], self.size[1], self.fps, live=True)
+
+    def frame_at(self, t: float) -> np.ndarray:
+        """The clip's frame at `t` seconds."""
+        w, h = self.size
+        angle = 8.0 * math.sin(2 * math.pi * t / 5.0)
+        scale = (min(w, h) / max(self.photo.shape[:2])) * (1.6 + 0.25 * math.sin(2 * math.pi * t / 7.0))
+        matrix = cv2.getRotationMatrix2D(self.centre, angle, scale)
+        matrix[:, 2] += (w / 2 - self.centre[0] + 40 * math.sin(2 * math.pi * t / 6.0),
+                         h / 2 - self.centre[1] + 20 * math.sin(2 * math.pi * t / 4.0))
+        return cv2.warpAffine(self.photo, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def read(self) -> tuple[np.ndarray, float] | None:
+        """The next frame at its due time, or None once `seconds` have played."""
+        media_time = self._count / self.fps
+        if media_time >= self.seconds:
+            return None
+        self._count += 1
+        if self._count == 1:  # the clock starts at the first read, not at open()
+            self._start = time.perf_counter()
+        delay = self._start + media_time - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        return self.frame_at(media_time), media_time
 
     def close(self) -> None:
         """Nothing to release."""
