@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import sys
 import threading
@@ -23,7 +22,7 @@ import numpy as np
 from export.contract import ContractError, read_contract
 from faces import create_landmarker
 from faces.model_files import cache_dir
-from live.sinks import Sink, SinkError, VideoFileSink, VirtualCameraSink, WindowSink
+from live.sinks import Sink, SinkError, VideoFileSink, VirtualCameraSink, WindowSink, has_display
 from live.sources import CameraSource, PhotoMotionSource, Source, SourceError, SourceInfo
 
 TRAIN_SECONDS_ENV = "SWAPCAM_DEMO_TRAIN_SECONDS"  # tests shorten the training with it
@@ -137,13 +136,6 @@ def demo_source(seconds: float, log) -> tuple[Source, SourceInfo]:
         log("demo: no webcam; the source is a moving clip of the astronaut photo")
         source = PhotoMotionSource(photo, astronaut_centre(photo), fps=25.0, seconds=seconds)
         return source, source.open()
-
-
-def has_display() -> bool:
-    """Whether a window can be shown here."""
-    if platform.system() in ("Windows", "Darwin"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def demo_sink(info: SourceInfo, log) -> Sink:

@@ -79,18 +79,31 @@ class NullSink:
         """Nothing to release."""
 
 
+def has_display() -> bool:
+    """Whether a window can be shown here."""
+    if platform.system() in ("Windows", "Darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 class WindowSink:
     """A preview window (cv2.imshow); q or Esc stops the loop."""
 
     name = "window"
 
     def __init__(self, title: str = "swapcam"):
+        if not has_display():
+            raise SinkError("no display for a preview window (DISPLAY is not set); use --sink file:OUT.mp4 instead")
         self.title = title
 
     def write(self, frame: Frame) -> None:
         """Show the frame and poll the keyboard."""
-        cv2.imshow(self.title, frame.output)
-        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+        try:
+            cv2.imshow(self.title, frame.output)
+            key = cv2.waitKey(1) & 0xFF
+        except cv2.error as exc:
+            raise SinkError(f"cannot show a preview window: {str(exc).strip().splitlines()[-1]}") from None
+        if key in (ord("q"), 27):
             raise StopRequested
 
     def close(self) -> None:

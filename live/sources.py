@@ -97,6 +97,7 @@ class CameraSource:
             cap = self.opener(self.device)
             if not cap.isOpened():
                 raise SourceError(f"camera {self.device} does not open (is it connected and not used by another app?)")
+            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the driver too should hold no stale frames
             if self.mjpg:
                 cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
             for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, self.width), (cv2.CAP_PROP_FRAME_HEIGHT, self.height),

@@ -253,3 +253,68 @@ def test_all_faces_go_through_in_one_batch_when_the_model_allows(tiny_checkpoint
     assert len(outputs["batch"][1].boxes) == 2 and len(outputs["largest"][1].boxes) == 1
     diff = np.abs(outputs["batch"][1].output.astype(int) - outputs["single"][1].output).max()
     assert diff <= 1  # one batch or one at a time: the same swap
+
+
+class FakeEngine:
+    """Stands in for export.tensorrt_engine.TensorRTEngine (TensorRT cannot exist here): same `contract` and
+    `run(faces) -> {name: array}` interface, computed by onnxruntime on the same exported model."""
+
+    def __init__(self, model):
+        import onnxruntime as ort
+        from export.contract import read_contract
+        self.contract = read_contract(model)
+        self.session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        self.batches = []
+
+    def run(self, faces):
+        self.batches.append(faces.shape)
+        names = [o.name for o in self.session.get_outputs()]
+        return dict(zip(names, self.session.run(None, {self.contract.input_name: faces})))
+
+
+def test_tensorrt_engine_backend_swaps_like_the_onnx_model(exported_model, data_dir):
+    from live.backends import EngineBackend
+    image = read_image(data_dir / "images" / "astronaut" / "astronaut.png")
+    outputs = []
+    engine = FakeEngine(exported_model)
+    for backend in (EngineBackend(engine), OnnxBackend(exported_model, "CPUExecutionProvider")):
+        swapper = FaceSwapper(backend, create_landmarker("mediapipe", mode="image"), SwapSettings(smoothing=False))
+        from live.frame import Frame
+        from live.profiler import FrameTiming
+        frame = Frame(image=image, index=0, media_time=0.0, timing=FrameTiming(captured_at=0.0))
+        swapper.locate(frame)
+        swapper.swap(frame)
+        swapper.close()
+        outputs.append(frame)
+    r = engine.contract.resolution
+    assert engine.batches == [(1, 3, r, r)]  # NCHW float32, as the contract lays it out
+    assert outputs[0].boxes and np.array_equal(outputs[0].output, outputs[1].output)
+
+
+def test_tensorrt_engine_that_cannot_run_here_is_one_line(exported_model, tmp_path, capsys, data_dir):
+    engine = tmp_path / "model.engine"
+    engine.write_bytes(b"not really an engine")
+    assert main(["--model", str(engine), "--backend", "tensorrt", "--source",
+                 str(data_dir / "images" / "dlib-faces" / "dogs.jpg"), "--sink", "null", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("run_live.py: error:") and "model.engine" in err[0]
+
+
+@pytest.mark.parametrize("system,words", [("Windows", "OBS"), ("Darwin", "OBS"), ("Linux", "v4l2loopback")])
+def test_no_virtual_camera_message_per_os(system, words, virtual_camera, monkeypatch):
+    from live.sinks import SinkError, VirtualCameraSink
+    virtual_camera.refuse = {"Linux": "No v4l2 loopback device found at /dev/video[0-99].",
+                             "Windows": "OBS Virtual Camera is not installed in your system.",
+                             "Darwin": "OBS Virtual Camera is not installed in your system."}[system]
+    monkeypatch.setattr("platform.system", lambda: system)
+    with pytest.raises(SinkError) as err:
+        VirtualCameraSink(30.0, backend="swapcam-test", size=(640, 480))
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_window_without_a_display_is_one_line(monkeypatch, capsys, exported_model, data_dir):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["--model", str(exported_model), "--source", str(data_dir / "images" / "dlib-faces" / "dogs.jpg"),
+                 "--sink", "window"]) == 2
+    assert "no display for a preview window" in capsys.readouterr().err
