@@ -29,12 +29,14 @@ def _mean_std(pixels: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def rct(face: np.ndarray, target: np.ndarray, region: np.ndarray) -> np.ndarray:
     """Reinhard colour transfer in Lab: `face` gets `target`'s per-channel mean and spread inside `region`."""
-    face_lab = cv2.cvtColor(face.astype(np.float32), cv2.COLOR_BGR2Lab).reshape(-1, 3).astype(np.float64)
-    target_lab = cv2.cvtColor(target.astype(np.float32), cv2.COLOR_BGR2Lab).reshape(-1, 3).astype(np.float64)
-    w = _stats_weights(region)
-    mu_f, sd_f = _mean_std(face_lab, w)
-    mu_t, sd_t = _mean_std(target_lab, w)
-    out = ((face_lab - mu_f) * (sd_t / sd_f) + mu_t).astype(np.float32).reshape(face.shape)
+    face_lab = cv2.cvtColor(face.astype(np.float32), cv2.COLOR_BGR2Lab)
+    target_lab = cv2.cvtColor(target.astype(np.float32), cv2.COLOR_BGR2Lab)
+    inside = (region > 0.5).astype(np.uint8)
+    if not inside.any():
+        inside[:] = 1
+    mu_f, sd_f = (v.reshape(3).astype(np.float32) for v in cv2.meanStdDev(face_lab, mask=inside))
+    mu_t, sd_t = (v.reshape(3).astype(np.float32) for v in cv2.meanStdDev(target_lab, mask=inside))
+    out = (face_lab - mu_f) * (sd_t / np.maximum(sd_f, 1e-3)) + mu_t
     out[..., 0] = np.clip(out[..., 0], 0, 100)
     return np.clip(cv2.cvtColor(out, cv2.COLOR_Lab2BGR), 0, 1)
 
