@@ -62,7 +62,8 @@ def run_bench(args: argparse.Namespace) -> Profiler:
     """Run the loop on the paced, looped clip into the null sink; returns the profiler."""
     source = VideoFileSource(args.source, pacing=True, fps=args.fps, size=args.size, loop=True, seconds=args.seconds)
     info = source.open()
-    live_args = live_parser().parse_args(["--backend", args.backend, "--faces", args.faces, "--quiet"])
+    live_args = live_parser().parse_args(["--backend", args.backend, "--faces", args.faces, "--quiet",
+                                          *(["--profile", args.json] if args.json else [])])
     loop = build_loop(live_args, source, info, args.model, [NullSink()])
     loop.profiler.info.update(bench={"fps": args.fps, "size": list(args.size), "seconds": args.seconds})
     try:

@@ -90,7 +90,8 @@ def build_loop(args: argparse.Namespace, source: Source, info: SourceInfo, model
         f"batch {c.batch}; backend: {backend.name}; landmarks: {landmarker.name}")
     log(f"source: {info.description} {info.width}x{info.height} @ {info.fps:g} fps "
         f"({'live, newest frame only' if info.live else 'every frame'}); sinks: {', '.join(s.name for s in sinks)}")
-    profiler = Profiler()
+    profiler = Profiler(max_records=None if getattr(args, "profile", None) or getattr(args, "profile_plot", None)
+                        else 100_000)
     profiler.info = {"model": str(model), "backend": backend.name, "source": info.description,
                      "sinks": [s.name for s in sinks], "landmarks": landmarker.name}
     return LiveLoop(source, info, swapper, sinks, profiler, status=not args.quiet, log=log)

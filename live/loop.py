@@ -23,6 +23,7 @@ from live.sources import Source, SourceInfo
 from live.swapper import FaceSwapper
 
 POLL_S = 0.1
+JOIN_S = 10.0  # a thread stuck in a driver call is left behind (daemon) rather than hang the exit
 
 
 class LiveLoop:
@@ -64,8 +65,8 @@ class LiveLoop:
         except KeyboardInterrupt:
             self.log("stopping (Ctrl-C)")
             self.stop()
-            for t in threads:
-                t.join()
+            for t in reversed(threads):  # the output thread first: it finalizes the files
+                t.join(JOIN_S)
         finally:
             self.stop()
             restore()

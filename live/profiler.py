@@ -111,13 +111,16 @@ class FrameRecord:
 
 
 class Profiler:
-    """Thread-safe collector of frame records and counters (in, out, dropped, failed)."""
+    """Thread-safe collector of frame records and counters (in, out, dropped, failed).
 
-    def __init__(self, keep_records: bool = True, window_s: float = 1.0):
+    Keeps the last `max_records` frames (None: all of them, for a --profile report), so a
+    camera left running for hours does not grow without bound; the counters cover the whole run.
+    """
+
+    def __init__(self, max_records: int | None = 100_000, window_s: float = 1.0):
         self._lock = threading.Lock()
-        self.keep_records = keep_records
         self.window_s = window_s
-        self.records: list[FrameRecord] = []
+        self.records: deque[FrameRecord] = deque(maxlen=max_records)
         self.frames_in = self.frames_out = self.dropped = self.failed = 0
         self.started_at = time.perf_counter()
         self.stopped_at: float | None = None
@@ -144,8 +147,7 @@ class Profiler:
             self.frames_out += 1
             self.failed += int(failed)
             self._recent_out.append((timing.delivered_at or time.perf_counter(), timing.latency))
-            if self.keep_records:
-                self.records.append(FrameRecord(index, faces, failed, signal, timing))
+            self.records.append(FrameRecord(index, faces, failed, signal, timing))
 
     def stop(self) -> None:
         """Mark the end of the run (for overall rates)."""
