@@ -55,11 +55,3 @@ class FrameQueue:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        """True once close() was called."""
-        return self._closed
-
-    def __len__(self) -> int:
-        return len(self._items)

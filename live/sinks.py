@@ -248,11 +248,6 @@ SINKS: dict[str, Callable[[str, SinkOptions], Sink]] = {
 }
 
 
-def register_sink(name: str, factory: Callable[[str, SinkOptions], Sink]) -> None:
-    """Make `--sink NAME[:ARG]` build `factory(ARG, options)` (for plug-ins and tests)."""
-    SINKS[name] = factory
-
-
 def create_sink(spec: str, options: SinkOptions) -> Sink:
     """The sink a --sink value names (`vcam[:DEVICE]`, `window`, `file:PATH`, `null`)."""
     name, _, arg = spec.partition(":")
