@@ -75,6 +75,7 @@ def augment_face(rng: np.random.Generator, image: np.ndarray, aux: np.ndarray,
     """(input, target, aux) for one face: `image` uint8 (R, R, 3), `aux` uint8 (R, R, C) masks moved alike."""
     size = image.shape[0]
     m = random_similarity(rng, size, cfg)
+    colour = random_colour(rng, cfg)  # drawn before the warp, so the target does not depend on cfg.warp
     flags, border = cv2.INTER_LINEAR, cv2.BORDER_REPLICATE
     target = cv2.warpAffine(image, m, (size, size), flags=flags, borderMode=border)
     aux = cv2.warpAffine(aux, m, (size, size), flags=flags, borderMode=cv2.BORDER_CONSTANT)
@@ -91,5 +92,4 @@ def augment_face(rng: np.random.Generator, image: np.ndarray, aux: np.ndarray,
         inp = cv2.remap(image, map_x, map_y, flags, borderMode=border)
     else:
         inp = target
-    colour = random_colour(rng, cfg)
     return cv2.transform(inp, colour), cv2.transform(target, colour), aux

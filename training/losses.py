@@ -28,19 +28,60 @@ def gaussian_window(size: int, sigma: float, device=None) -> torch.Tensor:
     return w / w.sum()
 
 
+def _blur(t: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian blur of every channel, valid part only (depthwise; channels_last is much faster on CPU)."""
+    c = t.shape[1]
+    t = t.contiguous(memory_format=torch.channels_last)
+    t = F.conv2d(t, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(t, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def _blur_adjoint(t: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """The adjoint of `_blur`: spreads a valid-size map back over the full image."""
+    c = t.shape[1]
+    t = t.contiguous(memory_format=torch.channels_last)
+    t = F.conv_transpose2d(t, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return F.conv_transpose2d(t, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+
+
+C1, C2 = 0.01 ** 2, 0.03 ** 2
+
+
+class _SSIMMap(torch.autograd.Function):
+    """SSIM map with a hand-written backward: three blurs instead of autograd's long chain of temporaries."""
+
+    @staticmethod
+    def forward(ctx, x, y, g):
+        c = x.shape[1]
+        mu_x, mu_y, sxx, syy, sxy = _blur(torch.cat([x, y, x * x, y * y, x * y], 1), g).split(c, 1)
+        a1 = 2 * mu_x * mu_y + C1
+        a2 = 2 * (sxy - mu_x * mu_y) + C2
+        b1 = mu_x ** 2 + mu_y ** 2 + C1
+        b2 = (sxx - mu_x ** 2) + (syy - mu_y ** 2) + C2
+        s = (a1 * a2) / (b1 * b2)
+        ctx.save_for_backward(x, y, g, mu_x, mu_y, a1, a2, b1, b2, s)
+        return s
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y, g, mu_x, mu_y, a1, a2, b1, b2, s = ctx.saved_tensors
+        gs = grad * s
+        d_sxy = 2 * gs / a2          # dL/d blur(xy)
+        d_sq = -gs / b2              # dL/d blur(x*x) and dL/d blur(y*y)
+        grads = [None, None, None]
+        for i, (own, other, mu_own, mu_other) in enumerate(((x, y, mu_x, mu_y), (y, x, mu_y, mu_x))):
+            if not ctx.needs_input_grad[i]:
+                continue
+            d_mu = gs * (2 * mu_other / a1 - 2 * mu_other / a2 - 2 * mu_own / b1 + 2 * mu_own / b2)
+            c = own.shape[1]
+            spread_mu, spread_sq, spread_xy = _blur_adjoint(torch.cat([d_mu, d_sq, d_sxy], 1), g).split(c, 1)
+            grads[i] = spread_mu + 2 * own * spread_sq + other * spread_xy
+        return tuple(grads)
+
+
 def ssim_map(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
     """Per-pixel, per-channel SSIM of x and y (same shape) with a Gaussian window; `window // 2` px smaller per side."""
-    c = x.shape[1]
-    # The five local statistics are blurred in one depthwise separable convolution; channels_last makes
-    # depthwise convolutions an order of magnitude faster on CPU.
-    stats = torch.cat([x, y, x * x, y * y, x * y], 1).contiguous(memory_format=torch.channels_last)
-    g = gaussian_window(window, sigma, x.device).to(x.dtype)
-    blurred = F.conv2d(F.conv2d(stats, g.view(1, 1, 1, -1).repeat(5 * c, 1, 1, 1), groups=5 * c),
-                       g.view(1, 1, -1, 1).repeat(5 * c, 1, 1, 1), groups=5 * c)
-    mu_x, mu_y, xx, yy, xy = blurred.contiguous().split(c, 1)
-    sxx, syy, sxy = xx - mu_x ** 2, yy - mu_y ** 2, xy - mu_x * mu_y
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    return ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (sxx + syy + c2))
+    return _SSIMMap.apply(x, y, gaussian_window(window, sigma, x.device).to(x.dtype))
 
 
 def ssim_window(resolution: int) -> int:

@@ -1,0 +1,161 @@
+"""Pure parts of training: augmentation, losses, data split and batches, checkpoint files, model presets."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from faces.align import template_in_crop
+from training.augment import AugmentConfig, augment_face
+from training.checkpoint import (FORMAT, CheckpointError, load_checkpoint, restore_rng, rng_state,
+                                 save_checkpoint)
+from training.data import FaceBank, PairBatches, face_aux, holdout_split
+from training.losses import LossConfig, face_loss, masked_psnr, ssim_map
+from training.model import PRESETS, SwapModel, count_macs, count_parameters, scale_config
+
+R = 64
+
+
+@pytest.fixture(scope="module")
+def face(faceset_a):
+    from training.data import load_bank
+    from training.faceset import Faceset
+
+    bank = load_bank(Faceset.load(faceset_a), R)
+    return bank.images[0], bank.aux[0]
+
+
+def test_no_warp_input_equals_target_and_warp_moves_only_the_input(face):
+    image, aux = face
+    plain = AugmentConfig(warp=False)
+    inp, target, moved_aux = augment_face(np.random.default_rng(1), image, aux, plain)
+    assert np.array_equal(inp, target) and moved_aux.shape == aux.shape
+    warped_inp, warped_target, warped_aux = augment_face(np.random.default_rng(1), image, aux, AugmentConfig())
+    assert np.array_equal(warped_target, target) and np.array_equal(warped_aux, moved_aux), "the target is not warped"
+    diff = np.abs(warped_inp.astype(int) - target.astype(int)).mean()
+    assert 1.0 < diff < 40.0, diff
+
+
+def test_augmentation_is_a_pure_function_of_the_generator(face):
+    image, aux = face
+    a = augment_face(np.random.default_rng(7), image, aux, AugmentConfig())
+    b = augment_face(np.random.default_rng(7), image, aux, AugmentConfig())
+    c = augment_face(np.random.default_rng(8), image, aux, AugmentConfig())
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_flip_mirrors_image_and_masks_alike(face):
+    image, aux = face
+    cfg = AugmentConfig(rotation=0, scale=0, shift=0, flip=1.0, brightness=0, contrast=0, saturation=0,
+                        white_balance=0, warp=False)
+    _, target, moved = augment_face(np.random.default_rng(0), image, aux, cfg)
+    assert np.abs(target.astype(int) - image[:, ::-1].astype(int)).mean() < 1.0
+    assert np.abs(moved.astype(int) - aux[:, ::-1].astype(int)).mean() < 1.0
+
+
+def test_aux_marks_the_face_and_its_eyes_and_mouth():
+    marks = template_in_crop(R, "whole_face")
+    aux = face_aux(marks, R, "whole_face")
+    nose, corner = np.round(marks[30]).astype(int), (1, 1)
+    eye, mouth = np.round(marks[36:42].mean(0)).astype(int), np.round(marks[48:60].mean(0)).astype(int)
+    assert aux[nose[1], nose[0], 0] == 255 and aux[corner[1], corner[0], 0] == 0
+    assert aux[eye[1], eye[0], 1] == 255 and aux[mouth[1], mouth[0], 1] == 255 and aux[nose[1], nose[0], 1] == 0
+
+
+def test_ssim_backward_matches_finite_differences():
+    x = torch.rand(1, 2, 12, 12, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(1, 2, 12, 12, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: ssim_map(a, b, 5), (x, y), fast_mode=True)
+
+
+def test_ssim_is_one_for_equal_images_and_lower_otherwise():
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.allclose(ssim_map(x, x), torch.ones(1), atol=1e-4)
+    assert ssim_map(x, torch.rand(1, 3, 32, 32)).mean() < 0.2
+
+
+def test_face_loss_is_zero_for_a_perfect_answer_and_weighs_eyes_and_mouth_up():
+    aux = torch.from_numpy(face_aux(template_in_crop(R, "whole_face"), R, "whole_face")).permute(2, 0, 1)[None] / 255.0
+    target = torch.rand(1, 3, R, R)
+    mask = aux[:, :1]
+    perfect = face_loss(target, mask, target, aux, LossConfig())
+    assert perfect["total"].item() < 1e-4
+    marks = template_in_crop(R, "whole_face")
+    eye, cheek = np.round(marks[37]).astype(int), np.round((marks[3] + marks[30]) / 2).astype(int)
+
+    def l1_with_error_at(x, y):
+        pred = target.clone()
+        pred[..., y - 1:y + 2, x - 1:x + 2] += 0.3
+        return face_loss(pred, mask, target, aux, LossConfig())["l1"].item()
+
+    assert l1_with_error_at(*eye) == pytest.approx(3 * l1_with_error_at(*cheek), rel=0.1)
+    outside = target.clone()
+    outside[..., :3, :3] = 0.0  # a corner is outside the face mask: it costs nothing
+    assert face_loss(outside, mask, target, aux, LossConfig())["total"].item() < 1e-4
+
+
+def test_masked_psnr_ignores_pixels_outside_the_mask():
+    target, mask = torch.rand(1, 3, 16, 16), torch.zeros(1, 1, 16, 16)
+    mask[..., 4:12, 4:12] = 1
+    pred = target.clone()
+    pred[..., :2, :] = 0
+    assert masked_psnr(pred, target, mask).item() == pytest.approx(100.0)
+
+
+def test_holdout_is_five_percent_disjoint_and_fixed_by_the_seed():
+    train, held = holdout_split(298, 0.05, seed=0)
+    assert len(held) == 15 and len(train) == 283 and not set(train) & set(held)
+    assert np.array_equal(held, holdout_split(298, 0.05, seed=0)[1])
+    assert not np.array_equal(held, holdout_split(298, 0.05, seed=1)[1])
+    assert len(holdout_split(3, 0.05, 0)[1]) == 1 and len(holdout_split(1, 0.05, 0)[1]) == 0
+
+
+def test_batches_depend_only_on_seed_rank_and_step():
+    rng = np.random.default_rng(0)
+    bank = FaceBank(rng.integers(0, 255, (10, R, R, 3), dtype=np.uint8), np.zeros((10, R, R, 2), np.uint8))
+    batches = PairBatches(bank, bank, 4, AugmentConfig(), seed=3)
+    late_first = batches[5]
+    batches[0]
+    assert all(torch.equal(late_first[k], batches[5][k]) for k in late_first)
+    assert not torch.equal(batches[6]["a_input"], late_first["a_input"])
+    other_rank = PairBatches(bank, bank, 4, AugmentConfig(), seed=3, rank=1)[5]
+    assert not torch.equal(other_rank["a_input"], late_first["a_input"])
+    assert late_first["a_input"].shape == (4, R, R, 3) and late_first["b_aux"].shape == (4, R, R, 2)
+
+
+def test_checkpoint_round_trip_and_rng_restore(tmp_path):
+    model = SwapModel(scale_config(PRESETS["fast"], 0.125, 64))
+    torch.manual_seed(5)
+    np.random.seed(5)
+    random.seed(5)
+    state = {"format": FORMAT, "preset": "fast", "model_config": model.config.to_dict(), "model": model.state_dict(),
+             "optimizer": {}, "step": 3, "rng": rng_state(), "config": {}}
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    save_checkpoint(tmp_path, state)
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+    loaded = load_checkpoint(tmp_path)
+    restore_rng(loaded["rng"])
+    again = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(expected[0], again[0]) and np.array_equal(expected[1], again[1]) and expected[2] == again[2]
+    with pytest.raises(CheckpointError, match="incomplete"):
+        save_checkpoint(tmp_path, {"format": FORMAT})
+
+
+def test_foreign_torch_file_is_not_a_checkpoint(tmp_path):
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="is not a swapcam-checkpoint-1 file"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+def test_presets_and_their_costs():
+    fast = SwapModel(PRESETS["fast"])
+    with torch.device("meta"):  # shapes only: no memory for the 180 M weights
+        quality = SwapModel(PRESETS["quality"])
+    assert PRESETS["fast"].resolution == 128 and PRESETS["quality"].resolution == 256
+    assert count_macs(fast.path("a2b"), 128) <= 0.6e9
+    assert count_parameters(quality) > 10 * count_parameters(fast)
+    narrow = scale_config(PRESETS["fast"], 0.25, 64)
+    assert narrow.resolution == 64 and narrow.enc_channels == (8, 16, 32, 32)
