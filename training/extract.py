@@ -8,7 +8,6 @@ were kept and skipped for each reason. A rerun into the same folder skips the fa
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections import Counter
@@ -21,6 +20,7 @@ import numpy as np
 
 from faces import COVERAGES, FaceInputError, align_face, create_landmarker, hull_mask, read_image
 from faces.model_files import ModelFileError
+from training.cli import OneLineParser, non_negative_int, positive_int
 from training.faceset import FacesetError, FacesetWriter
 from training.progress import Progress
 
@@ -192,15 +192,15 @@ def _extract_frame(frame: Frame, writer: FacesetWriter, landmarker, report: Extr
         report.kept += 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> OneLineParser:
     """Command-line options of `python -m training.extract`."""
-    p = argparse.ArgumentParser(prog="python -m training.extract", description=__doc__.split("\n")[0])
+    p = OneLineParser(prog="python -m training.extract", description=__doc__.split("\n")[0])
     p.add_argument("--input", required=True, help="a video file, a folder of images, or one image")
     p.add_argument("--output", required=True, help="faceset folder to create or add to")
-    p.add_argument("--size", type=int, default=256, help="crop size in pixels (default 256; training resizes)")
+    p.add_argument("--size", type=positive_int, default=256, help="crop size in pixels (default 256; training resizes)")
     p.add_argument("--coverage", default="whole_face", choices=sorted(COVERAGES), help="how much of the head a crop shows")
-    p.add_argument("--every", type=int, default=1, help="use every N-th frame (default 1: all)")
-    p.add_argument("--min-face", type=int, default=40, help="skip faces whose landmarks span fewer pixels (default 40)")
+    p.add_argument("--every", type=positive_int, default=1, help="use every N-th frame (default 1: all)")
+    p.add_argument("--min-face", type=non_negative_int, default=40, help="skip faces whose landmarks span fewer pixels (default 40)")
     p.add_argument("--min-sharpness", type=float, default=10.0,
                    help="skip faces blurrier than this (variance of the Laplacian at 128 px; default 10, 0 keeps all)")
     p.add_argument("--all-faces", action="store_true", help="keep every face in a frame, not only the largest")
@@ -211,8 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the extract command; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    if args.size < 16 or args.every < 1 or args.min_face < 0:
-        print("error: --size must be at least 16, --every at least 1 and --min-face not negative", file=sys.stderr)
+    if args.size < 16:
+        print("error: --size must be at least 16 pixels", file=sys.stderr)
         return 2
     progress = Progress(f"extract {Path(args.input).name}")
     try:

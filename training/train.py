@@ -23,28 +23,28 @@ def build_parser() -> OneLineParser:
     """Command-line options of `python -m training.train`."""
     p = OneLineParser(prog="python -m training.train", description=__doc__.split("\n")[0],
                       epilog="Outputs in --out: checkpoint.pt, preview.png, logs/ (tensorboard --logdir OUT/logs).")
-    p.add_argument("--faceset-a", help="faceset of person A, the face to replace (made by training.extract)")
-    p.add_argument("--faceset-b", help="faceset of person B, the face to put in its place")
+    p.add_argument("--faceset-a", metavar="DIR", help="faceset of person A, the face to replace (made by training.extract)")
+    p.add_argument("--faceset-b", metavar="DIR", help="faceset of person B, the face to put in its place")
     p.add_argument("--preset", choices=sorted(PRESETS), help="network size (default fast; a resumed run keeps its own)")
-    p.add_argument("--out", required=True, help="run folder for the checkpoint, preview and logs")
+    p.add_argument("--out", required=True, metavar="DIR", help="run folder for the checkpoint, preview and logs")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=positive_int, help="train until the run has done N steps")
-    length.add_argument("--minutes", type=positive_float, help="train for M minutes")
-    p.add_argument("--batch-size", type=positive_int, help="faces per identity per step (default 16)")
+    length.add_argument("--steps", type=positive_int, metavar="N", help="train until the run has done N steps")
+    length.add_argument("--minutes", type=positive_float, metavar="M", help="train for M minutes")
+    p.add_argument("--batch-size", type=positive_int, metavar="B", help="faces per identity per step (default 16)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--no-warp", action="store_true", help="turn the random warp off (for the last phase of training)")
     p.add_argument("--lr", type=positive_float, help="AdamW learning rate (default 1e-4)")
-    p.add_argument("--name-a", help="name of person A (default: the faceset folder name)")
-    p.add_argument("--name-b", help="name of person B (default: the faceset folder name)")
-    p.add_argument("--width", type=positive_float, default=1.0, help="scale every channel count of the preset")
-    p.add_argument("--resolution", type=positive_int, help="train at this crop size instead of the preset's")
+    p.add_argument("--name-a", metavar="NAME", help="name of person A (default: the faceset folder name)")
+    p.add_argument("--name-b", metavar="NAME", help="name of person B (default: the faceset folder name)")
+    p.add_argument("--width", type=positive_float, default=1.0, metavar="X", help="scale every channel count of the preset")
+    p.add_argument("--resolution", type=positive_int, metavar="PX", help="train at this crop size instead of the preset's")
     p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
-    p.add_argument("--workers", type=non_negative_int, help="data loading processes (default 1; 0: in the trainer)")
-    p.add_argument("--threads", type=non_negative_int, help="torch CPU threads (default: CPUs / processes)")
+    p.add_argument("--workers", type=non_negative_int, metavar="N", help="data loading processes (default 1; 0: in the trainer)")
+    p.add_argument("--threads", type=non_negative_int, metavar="N", help="torch CPU threads (default: CPUs / processes)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default auto: CUDA if present)")
-    p.add_argument("--save-every", type=positive_int, help="steps between checkpoints (default 250)")
-    p.add_argument("--preview-every", type=positive_int, help="steps between preview images (default 100)")
-    p.add_argument("--log-every", type=positive_int, help="steps between log lines (default 10)")
+    p.add_argument("--save-every", type=positive_int, metavar="K", help="steps between checkpoints (default 250)")
+    p.add_argument("--preview-every", type=positive_int, metavar="K", help="steps between preview images (default 100)")
+    p.add_argument("--log-every", type=positive_int, metavar="K", help="steps between log lines (default 10)")
     return p
 
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = train(cfg, args.out, ckpt)
-    except (FacesetError, CheckpointError) as exc:
+    except (TrainError, FacesetError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not result.is_main:

@@ -18,7 +18,7 @@ from torch import nn
 
 from training.augment import AugmentConfig
 from training.checkpoint import FORMAT, restore_rng, rng_state, save_checkpoint
-from training.config import TrainConfig, load_pair
+from training.config import TrainConfig, TrainError, load_pair
 from training.data import FaceBank, PairBatches, batch_loader, holdout_split, load_bank, to_model_input
 from training.distributed import Cluster, anyone, barrier, join_cluster, leave_cluster
 from training.losses import LossConfig, face_loss
@@ -82,6 +82,8 @@ def pick_device(name: str, cluster_local_rank: int = 0) -> torch.device:
     """'auto' -> this process's GPU when there is one, else the CPU; 'cpu' and 'cuda' as asked."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainError("--device cuda asked for, but this torch sees no CUDA GPU")
     return torch.device(f"cuda:{cluster_local_rank}") if name == "cuda" else torch.device(name)
 
 
