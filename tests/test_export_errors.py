@@ -32,7 +32,7 @@ def test_missing_checkpoint_in_a_real_process(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "export", "--checkpoint", str(tmp_path / "nope"), "--output", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [f"export: error: no checkpoint at {tmp_path / 'nope'}"]
+    assert proc.stderr.strip().splitlines() == [f"export: error: no checkpoint at {tmp_path / 'nope' / 'checkpoint.pt'}"]
     assert list(tmp_path.iterdir()) == []
 
 
