@@ -31,5 +31,19 @@ def test_checkpoint_holds_weights_optimizer_step_rng_and_config(tiny_checkpoint,
     assert not model.training
     face, mask = model.path("a2b")(torch.rand(2, 3, 64, 64))
     assert face.shape == (2, 3, 64, 64) and mask.shape == (2, 1, 64, 64)
-    assert (tiny_checkpoint / "preview.png").is_file()
-    assert any((tiny_checkpoint / "logs").iterdir())
+
+
+def test_run_folder_has_the_preview_and_tensorboard_logs(tiny_checkpoint):
+    import cv2
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    preview = cv2.imread(str(tiny_checkpoint / "preview.png"))
+    assert preview.shape == (2 * 64, 4 * 3 * 64, 3), "two rows: A, A->A, A->B and B, B->B, B->A for 4 faces"
+    events = EventAccumulator(str(tiny_checkpoint / "logs"))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    expected = {"loss/a_total", "loss/a_dssim", "loss/a_l1", "loss/a_mask", "loss/b_total", "train/learning_rate",
+                "train/faces_per_second", "heldout/a2a_psnr", "heldout/a2a_ssim", "heldout/b2b_psnr", "heldout/b2b_ssim"}
+    assert expected <= scalars, expected - scalars
+    assert len(events.Scalars("loss/a_total")) == 100
+    assert events.Tags()["images"] == ["preview"]

@@ -50,29 +50,29 @@ def augment_rate(batches: PairBatches, count: int) -> float:
 
 def step_rate(model: SwapModel, batches: PairBatches, steps: int) -> float:
     """Faces per second of the training step alone, on batches made beforehand (two untimed warm-up steps)."""
-    from training.trainer import PairTrainer, train_step
+    from training.trainer import PairTrainer, make_optimizer, train_step
 
     made = [batches[i] for i in range(min(steps, 3))]
-    trainer, optimizer, device = PairTrainer(model), torch.optim.AdamW(model.parameters(), 1e-4), torch.device("cpu")
+    trainer, optimizer, device = PairTrainer(model), make_optimizer(model), torch.device("cpu")
     for i in range(2):
-        train_step(trainer, optimizer, made[i % len(made)], device, LossConfig(), None, None, False)
+        train_step(trainer, optimizer, made[i % len(made)], device, LossConfig())
     start = time.perf_counter()
     for i in range(steps):
-        train_step(trainer, optimizer, made[i % len(made)], device, LossConfig(), None, None, False)
+        train_step(trainer, optimizer, made[i % len(made)], device, LossConfig())
     return steps * 2 * batches.batch_size / (time.perf_counter() - start)
 
 
 def training_rate(model: SwapModel, batches: PairBatches, steps: int, workers: int) -> float:
     """Faces per second of training fed by the DataLoader (timed after the worker is up and two steps ran)."""
-    from training.trainer import PairTrainer, train_step
+    from training.trainer import PairTrainer, make_optimizer, train_step
 
-    trainer, optimizer, device = PairTrainer(model), torch.optim.AdamW(model.parameters(), 1e-4), torch.device("cpu")
+    trainer, optimizer, device = PairTrainer(model), make_optimizer(model), torch.device("cpu")
     loader = iter(batch_loader(batches, 0, steps + 2, workers))
     for _ in range(2):
-        train_step(trainer, optimizer, next(loader), device, LossConfig(), None, None, False)
+        train_step(trainer, optimizer, next(loader), device, LossConfig())
     start = time.perf_counter()
     for batch in loader:
-        train_step(trainer, optimizer, batch, device, LossConfig(), None, None, False)
+        train_step(trainer, optimizer, batch, device, LossConfig())
     return steps * 2 * batches.batch_size / (time.perf_counter() - start)
 
 

@@ -30,7 +30,7 @@ class ModelConfig:
     latent: int = 256                                   # dense bottleneck width
     inter_channels: int = 128                           # channels of the map the bottleneck expands to
     dec_channels: tuple[int, ...] = (64, 32)            # one 2x upscale each, from resolution / 8 to / 2
-    res_blocks: int = 1                                 # residual blocks before and after each decoder upscale
+    res_blocks: int = 1                                 # residual blocks after each decoder upscale
 
     def to_dict(self) -> dict:
         """Plain-JSON form (lists, ints) for checkpoints and model metadata."""
@@ -123,7 +123,7 @@ class Decoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         cin = cfg.inter_channels
-        blocks = [ResBlock(cin) for _ in range(cfg.res_blocks)]
+        blocks = []
         for cout in cfg.dec_channels:
             blocks.append(Upscale(cin, cout))
             blocks += [ResBlock(cout) for _ in range(cfg.res_blocks)]
