@@ -170,18 +170,19 @@ def paste_back(frame: np.ndarray, crop: np.ndarray, mask: np.ndarray, inverse: n
                out: np.ndarray | None = None) -> np.ndarray:
     """Blend `crop` into `frame` through `inverse`, weighted by `mask` (float [0, 1], crop space).
 
-    Only the face's box is touched: every pixel outside it is the frame's own. Writes into `out`
-    (may be `frame` itself) or a copy, and returns it.
+    `crop` is uint8, or float on the 0-255 scale (rounded to whole levels). Only the face's box is
+    touched: every pixel outside it is the frame's own. Writes into `out` (may be `frame` itself)
+    or a copy, and returns it.
     """
     result = frame.copy() if out is None else out
     box = paste_box(inverse, crop.shape, frame.shape, mask)
     if box is None:
         return result
     x0, y0, x1, y1 = box
-    patch = uncrop(crop, inverse, box).astype(np.float32)
-    weight = uncrop(mask.astype(np.float32), inverse, box)[..., None]
-    roi = result[y0:y1, x0:x1].astype(np.float32)
-    result[y0:y1, x0:x1] = np.clip(roi + (patch - roi) * weight + 0.5, 0, 255).astype(np.uint8)
+    levels = crop if crop.dtype == np.uint8 else np.clip(crop + 0.5, 0, 255).astype(np.uint8)
+    patch = uncrop(levels, inverse, box)
+    weight = uncrop(np.asarray(mask, np.float32), inverse, box)
+    result[y0:y1, x0:x1] = cv2.blendLinear(patch, frame[y0:y1, x0:x1], weight, 1.0 - weight)
     return result
 
 

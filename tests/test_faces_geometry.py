@@ -110,6 +110,22 @@ def test_paste_back_touches_nothing_outside_its_box(astronaut):
     assert (x1 - x0) * (y1 - y0) < 0.25 * 512 * 512, "the box is the face's, not the frame's"
 
 
+def test_paste_back_is_the_exact_blend_to_within_rounding(astronaut):
+    """Pasting warps whole levels and blends with OpenCV: within 1.5 levels of the float formula, any crop range."""
+    image, face = astronaut
+    aligned = align_face(image, face.landmarks, 128, "whole_face")
+    mask = hull_mask(aligned.landmarks, 128, "whole_face", erode=3, feather=6)
+    noise = np.random.default_rng(2).uniform(-20, 275, aligned.crop.shape)  # float, beyond 0-255 too
+    for crop in (noise, aligned.crop[..., ::-1].copy()):
+        result = paste_back(image, crop, mask, aligned.inverse)
+        box = x0, y0, x1, y1 = paste_box(aligned.inverse, crop.shape, image.shape, mask)
+        patch = uncrop(np.clip(crop, 0, 255).astype(np.float32), aligned.inverse, box)
+        weight = uncrop(mask, aligned.inverse, box)[..., None]
+        roi = image[y0:y1, x0:x1].astype(np.float32)
+        error = np.abs(result[y0:y1, x0:x1] - (roi + (patch - roi) * weight))
+        assert error.max() <= 1.5 and error.mean() < 0.3
+
+
 def test_an_empty_mask_changes_nothing(astronaut):
     image, face = astronaut
     aligned = align_face(image, face.landmarks, 128)
