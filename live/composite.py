@@ -29,16 +29,19 @@ def _mean_std(pixels: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def rct(face: np.ndarray, target: np.ndarray, region: np.ndarray) -> np.ndarray:
     """Reinhard colour transfer in Lab: `face` gets `target`'s per-channel mean and spread inside `region`."""
-    face_lab = cv2.cvtColor(face.astype(np.float32), cv2.COLOR_BGR2Lab)
-    target_lab = cv2.cvtColor(target.astype(np.float32), cv2.COLOR_BGR2Lab)
-    inside = (region > 0.5).astype(np.uint8)
-    if not inside.any():
-        inside[:] = 1
-    mu_f, sd_f = (v.reshape(3).astype(np.float32) for v in cv2.meanStdDev(face_lab, mask=inside))
-    mu_t, sd_t = (v.reshape(3).astype(np.float32) for v in cv2.meanStdDev(target_lab, mask=inside))
-    out = (face_lab - mu_f) * (sd_t / np.maximum(sd_f, 1e-3)) + mu_t
-    out[..., 0] = np.clip(out[..., 0], 0, 100)
-    return np.clip(cv2.cvtColor(out, cv2.COLOR_Lab2BGR), 0, 1)
+    face_lab = cv2.cvtColor(np.asarray(face, np.float32), cv2.COLOR_BGR2Lab)
+    target_lab = cv2.cvtColor(np.asarray(target, np.float32), cv2.COLOR_BGR2Lab)
+    inside = cv2.compare(np.asarray(region, np.float32), 0.5, cv2.CMP_GT)
+    if not cv2.countNonZero(inside):
+        inside = None  # no region: the whole crop
+    mu_f, sd_f = cv2.meanStdDev(face_lab, mask=inside)
+    mu_t, sd_t = cv2.meanStdDev(target_lab, mask=inside)
+    gain = (sd_t / np.maximum(sd_f, 1e-3)).ravel()
+    shift = mu_t.ravel() - mu_f.ravel() * gain
+    out = cv2.transform(face_lab, np.hstack([np.diag(gain), shift[:, None]]).astype(np.float32))
+    np.clip(out[..., 0], 0, 100, out=out[..., 0])
+    out = cv2.cvtColor(out, cv2.COLOR_Lab2BGR)
+    return np.clip(out, 0, 1, out=out)
 
 
 def _sqrtm(cov: np.ndarray) -> np.ndarray:
