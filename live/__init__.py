@@ -9,5 +9,6 @@
     loop.py      the threads and queues that run it all, status line, clean Ctrl-C
     sinks.py     virtual camera, window, video/image file, null
     profiler.py  per-frame stage timings, percentiles, JSON report (profile_plot.py draws it)
-    cli.py       run_live.py's options; demo.py is --demo; bench.py is python -m live.bench
+    cli.py       run_live.py's options; demo.py is --demo; bench.py is python -m live.bench (rss.py: its
+                 memory figures); gpu_bench.py is python -m live.gpu_bench (quality preset, fp16, CUDA graph)
 """

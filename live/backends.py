@@ -7,6 +7,7 @@ BackendError at start: the loop never falls back to the CPU in silence.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Protocol
@@ -77,7 +78,11 @@ def check_io(contract: ModelContract, inputs: dict[str, tuple], outputs: dict[st
 
 
 class OnnxBackend:
-    """onnxruntime with one execution provider (CPU, CUDA or TensorRT), checked to be the one really running."""
+    """onnxruntime with one execution provider (CPU, CUDA or TensorRT), checked to be the one really running.
+
+    `threads`: onnxruntime's intra-op threads on the CPU; 0 leaves its default (one per core, spinning
+    while idle, which suits a model running alone but starves a landmarker running beside it).
+    """
 
     def __init__(self, path: Path, provider: str, threads: int = 0):
         import onnxruntime as ort
@@ -89,8 +94,9 @@ class OnnxBackend:
         self.contract = read_contract(path)
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        if threads:
+        if threads:  # a set number never spins: idle model threads sleep and leave the landmarker its core
             options.intra_op_num_threads = threads
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = [(provider, provider_options(provider, self.contract))]
         if provider != "CPUExecutionProvider":
             providers.append(("CPUExecutionProvider", {}))
@@ -158,35 +164,35 @@ def _load_engine_runner(path: Path) -> EngineRunner:
         raise BackendError(str(exc)) from None
 
 
-def _onnx(provider: str) -> Callable[[Path], InferenceBackend]:
-    return lambda path: OnnxBackend(path, provider)
+def _onnx(provider: str) -> Callable[[Path, int], InferenceBackend]:
+    return lambda path, threads: OnnxBackend(path, provider, threads)
 
 
-def _tensorrt(path: Path) -> InferenceBackend:
+def _tensorrt(path: Path, threads: int) -> InferenceBackend:
     if path.suffix.lower() in ENGINE_SUFFIXES:
         return EngineBackend(_load_engine_runner(path), f"TensorRT engine {path.name}")
-    return OnnxBackend(path, "TensorrtExecutionProvider")
+    return OnnxBackend(path, "TensorrtExecutionProvider", threads)
 
 
-def _torch(path: Path) -> InferenceBackend:
+def _torch(path: Path, threads: int) -> InferenceBackend:
     from live.torch_backend import TorchBackend
-    return TorchBackend(path)
+    return TorchBackend(path, threads=threads)
 
 
-def _auto(path: Path) -> InferenceBackend:
+def _auto(path: Path, threads: int) -> InferenceBackend:
     import onnxruntime as ort
 
     if path.suffix.lower() in ENGINE_SUFFIXES:
-        return _tensorrt(path)
+        return _tensorrt(path, threads)
     if "CUDAExecutionProvider" in ort.get_available_providers():
         try:
-            return OnnxBackend(path, "CUDAExecutionProvider")
+            return OnnxBackend(path, "CUDAExecutionProvider", threads)
         except BackendError as exc:
             print(f"auto backend: CUDA does not work ({exc}); using the CPU", file=sys.stderr)
-    return OnnxBackend(path, "CPUExecutionProvider")
+    return OnnxBackend(path, "CPUExecutionProvider", threads)
 
 
-BACKENDS: dict[str, Callable[[Path], InferenceBackend]] = {
+BACKENDS: dict[str, Callable[[Path, int], InferenceBackend]] = {
     "auto": _auto,
     "cpu": _onnx("CPUExecutionProvider"),
     "cuda": _onnx("CUDAExecutionProvider"),
@@ -195,11 +201,19 @@ BACKENDS: dict[str, Callable[[Path], InferenceBackend]] = {
 }
 
 
-def create_backend(name: str, model: str | Path) -> InferenceBackend:
-    """The inference backend `name` for the model file `model` (ContractError/BackendError: one line)."""
+def live_cpu_threads(cores: int | None = None) -> int:
+    """CPU threads for the model in the live loop: the landmark stage needs cores too, so 1 on up to 4 cores,
+    then a quarter of them (at most 4)."""
+    cores = cores or os.cpu_count() or 1
+    return 1 if cores <= 4 else min(cores // 4, 4)
+
+
+def create_backend(name: str, model: str | Path, threads: int = 0) -> InferenceBackend:
+    """The inference backend `name` for the model file `model`, with `threads` CPU threads (0: the runtime's
+    default); ContractError/BackendError: one line."""
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
     path = Path(model)
     if not path.exists():
         raise ContractError(f"no such model file: {path}")
-    return BACKENDS[name](path)
+    return BACKENDS[name](path, threads)

@@ -11,14 +11,19 @@ means the loop adds little around the two unavoidable costs.
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from pathlib import Path
 
-from live.backends import BACKENDS
-from live.cli import USER_ERRORS, build_loop, build_parser as live_parser
+from faces.landmarks import BACKENDS as LANDMARK_BACKENDS
+from live.backends import BACKENDS, live_cpu_threads
+from live.cli import USER_ERRORS, build_loop, build_parser as live_parser, thread_count
+from live.loop import LiveLoop
 from live.profiler import STAGES, Profiler
+from live.rss import RssSampler
 from live.sinks import NullSink
-from live.sources import VideoFileSource
+from live.sources import SourceInfo, VideoFileSource
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -32,17 +37,25 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def add_clip_options(p: argparse.ArgumentParser, size: str = "640x480") -> None:
+    """The options that say which clip is played and how: --source, --fps, --size, --seconds, --json."""
+    p.add_argument("--source", required=True, help="video clip (looped, resized, paced)")
+    p.add_argument("--fps", type=float, default=30.0, help="frames per second delivered (default 30)")
+    p.add_argument("--size", type=parse_size, default=parse_size(size), help=f"frame size WxH (default {size})")
+    p.add_argument("--seconds", type=float, default=20.0, help="how long to run (default 20)")
+    p.add_argument("--json", help="write the summary, the memory figures and every frame's record here")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Options of python -m live.bench."""
     p = argparse.ArgumentParser(prog="python -m live.bench", description=__doc__.strip().splitlines()[0])
     p.add_argument("--model", required=True, help="exported swapcam model")
-    p.add_argument("--source", required=True, help="video clip (looped, resized, paced)")
-    p.add_argument("--fps", type=float, default=30.0, help="frames per second delivered (default 30)")
-    p.add_argument("--size", type=parse_size, default=(640, 480), help="frame size WxH (default 640x480)")
-    p.add_argument("--seconds", type=float, default=20.0, help="how long to run (default 20)")
+    add_clip_options(p)
     p.add_argument("--backend", default="auto", choices=sorted(BACKENDS), help="inference backend (default auto)")
+    p.add_argument("--model-threads", type=thread_count, metavar="N",
+                   help=f"CPU threads for the model (default here: {live_cpu_threads()}; 0: the runtime's default)")
+    p.add_argument("--landmarks", default="auto", choices=["auto", *LANDMARK_BACKENDS], help="landmark backend")
     p.add_argument("--faces", default="largest", choices=["largest", "all"], help="faces to swap (default largest)")
-    p.add_argument("--json", help="write the summary and every frame's record here")
     return p
 
 
@@ -58,36 +71,92 @@ def report(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def run_bench(args: argparse.Namespace) -> Profiler:
-    """Run the loop on the paced, looped clip into the null sink; returns the profiler."""
-    source = VideoFileSource(args.source, pacing=True, fps=args.fps, size=args.size, loop=True, seconds=args.seconds)
-    info = source.open()
-    live_args = live_parser().parse_args(["--backend", args.backend, "--faces", args.faces, "--quiet",
-                                          *(["--profile", args.json] if args.json else [])])
-    loop = build_loop(live_args, source, info, args.model, [NullSink()])
-    loop.profiler.info.update(bench={"fps": args.fps, "size": list(args.size), "seconds": args.seconds})
+def memory_line(memory: dict) -> str:
+    """The printed RSS figures."""
+    if not memory.get("available"):
+        return "memory (RSS): not measurable on this OS"
+    return (f"memory (RSS) start {memory['start_mib']:.1f} MiB, peak {memory['peak_mib']:.1f} MiB, "
+            f"end {memory['end_mib']:.1f} MiB; after {memory['warmup_s']:g} s of warm-up "
+            f"{memory['growth_after_warmup_mib']:+.1f} MiB"
+            + (f" ({memory['slope_mib_per_min']:+.2f} MiB/min)" if math.isfinite(memory["slope_mib_per_min"]) else ""))
+
+
+def load_average() -> float | None:
+    """The machine's 1-minute load average (None where the OS has none): other work skews the timings."""
     try:
-        return loop.run()
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def machine_line(info: dict) -> str:
+    """Cores and load around the run, printed with the results."""
+    load = [f"{v:.2f}" if v is not None else "?" for v in (info["load_before"], info["load_after"])]
+    return f"machine: {info['cores']} CPU cores, load average {load[0]} before, {load[1]} after"
+
+
+def paced_clip(args: argparse.Namespace) -> tuple[VideoFileSource, SourceInfo]:
+    """The clip of --source, resized to --size, delivered at --fps for --seconds (looping), opened."""
+    source = VideoFileSource(args.source, pacing=True, fps=args.fps, size=args.size, loop=True, seconds=args.seconds)
+    return source, source.open()
+
+
+def measure(loop: LiveLoop, args: argparse.Namespace) -> tuple[Profiler, dict]:
+    """Run `loop` to the end while sampling RSS; returns the profiler and the memory figures, closes the swapper."""
+    bench = {"fps": args.fps, "size": list(args.size), "seconds": args.seconds, "cores": os.cpu_count(),
+             "load_before": load_average()}
+    loop.profiler.info.update(bench=bench)
+    memory = RssSampler()
+    try:
+        memory.start()
+        profiler = loop.run()
     finally:
+        memory.stop()
         loop.swapper.close()
+        bench["load_after"] = load_average()
+    return profiler, memory.summary()
+
+
+def print_results(profiler: Profiler, memory: dict, json_path: str | None) -> None:
+    """Print the results (and write the JSON report when asked)."""
+    summary = profiler.summary()
+    print(report(summary))
+    print(memory_line(memory))
+    print(machine_line(summary["run"]["bench"]))
+    if json_path:
+        profiler.write_json(json_path, extra={"memory": memory})
+        print(f"wrote {json_path}")
+
+
+def check_json_folder(prog: str, json_path: str | None) -> bool:
+    """False, with one line on stderr, when --json names a file in a folder that does not exist."""
+    if json_path and not Path(json_path).resolve().parent.is_dir():
+        print(f"{prog}: error: folder of --json {json_path} does not exist", file=sys.stderr)
+        return False
+    return True
+
+
+def run_bench(args: argparse.Namespace) -> tuple[Profiler, dict]:
+    """Run the loop on the paced, looped clip into the null sink; returns the profiler and the RSS figures."""
+    source, info = paced_clip(args)
+    options = ["--backend", args.backend, "--faces", args.faces, "--landmarks", args.landmarks, "--quiet",
+               *(["--model-threads", str(args.model_threads)] if args.model_threads is not None else []),
+               *(["--profile", args.json] if args.json else [])]
+    loop = build_loop(live_parser().parse_args(options), source, info, args.model, [NullSink()])
+    return measure(loop, args)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: 0 on success, 2 with one line on stderr for a user mistake."""
     args = build_parser().parse_args(argv)
-    if args.json and not Path(args.json).resolve().parent.is_dir():
-        print(f"live.bench: error: folder of --json {args.json} does not exist", file=sys.stderr)
+    if not check_json_folder("live.bench", args.json):
         return 2
     try:
-        profiler = run_bench(args)
+        profiler, memory = run_bench(args)
     except USER_ERRORS as exc:
         print(f"live.bench: error: {exc}", file=sys.stderr)
         return 2
-    summary = profiler.summary()
-    print(report(summary))
-    if args.json:
-        profiler.write_json(args.json)
-        print(f"wrote {args.json}")
+    print_results(profiler, memory, args.json)
     return 0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from export.contract import ContractError
 from faces import FaceInputError, ModelFileError, create_landmarker
 from faces.landmarks import BACKENDS as LANDMARK_BACKENDS
-from live.backends import BACKENDS, BackendError, create_backend
+from live.backends import BACKENDS, BackendError, create_backend, live_cpu_threads
 from live.composite import COLOR_TRANSFERS, MASK_MODES, CompositeSettings
 from live.demo import DemoError, run_demo
 from live.loop import LiveLoop
@@ -18,6 +18,13 @@ from live.sources import Source, SourceError, SourceInfo, open_source
 from live.swapper import FACE_MODES, FaceSwapper, SwapSettings
 
 USER_ERRORS = (SourceError, SinkError, ContractError, BackendError, FaceInputError, ModelFileError, DemoError)
+
+
+def thread_count(text: str) -> int:
+    """argparse type: a whole number of threads, 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number of threads (0 or more), not {text!r}")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"where frames go, repeatable: {', '.join(n + (':PATH' if n == 'file' else '') for n in SINKS)}; "
                         "vcam:DEVICE picks a virtual camera device (default: vcam)")
     p.add_argument("--backend", default="auto", choices=sorted(BACKENDS), help="inference backend (default: auto)")
+    p.add_argument("--model-threads", type=thread_count, metavar="N",
+                   help=f"CPU threads for the model (default here: {live_cpu_threads()}; 0: the runtime's own default, "
+                        "all cores, which starves the landmark stage running beside it)")
     p.add_argument("--width", type=int, help="camera width to ask for (video: resize to)")
     p.add_argument("--height", type=int, help="camera height to ask for (video: resize to)")
     p.add_argument("--fps", type=float, help="camera frame rate to ask for (video: pace at)")
@@ -80,7 +90,8 @@ def build_loop(args: argparse.Namespace, source: Source, info: SourceInfo, model
         options = SinkOptions(fps=info.fps, size=(info.width, info.height), vcam_backend=args.vcam_backend,
                               vcam_format=args.vcam_format)
         sinks = [create_sink(spec, options) for spec in (args.sink or ["vcam"])]
-    backend = create_backend(args.backend, model)
+    threads = live_cpu_threads() if args.model_threads is None else args.model_threads
+    backend = create_backend(args.backend, model, threads)
     settings = settings_from_args(args, info)
     landmarker = create_landmarker(args.landmarks, mode="image" if info.stills else "video",
                                    max_faces=settings.landmark_faces)

@@ -28,10 +28,7 @@ class Frame:
     boxes: list = field(default_factory=list)
     failed: bool = False
     error: str = ""
-    ready_at: float = 0.0  # perf_counter when the frame last left a stage (for queue waits)
 
     def __post_init__(self):
         if self.output is None:
             self.output = self.image
-        if not self.ready_at:
-            self.ready_at = self.timing.captured_at

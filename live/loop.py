@@ -106,11 +106,10 @@ class LiveLoop:
                     if self.errors:
                         break
                     continue
-                frame.timing.add(wait_stage, time.perf_counter() - frame.ready_at)
+                frame.timing.lap(wait_stage)
                 work(frame)
                 if frame.error:
                     self._last_error = frame.error
-                frame.ready_at = time.perf_counter()
                 outq.put(frame)
         except BaseException as exc:
             self.errors.append(exc)
@@ -131,11 +130,11 @@ class LiveLoop:
                     if self.errors:
                         break
                     continue
-                frame.timing.add("queue", time.perf_counter() - frame.ready_at)
+                frame.timing.lap("queue")
                 with StageTimer(frame.timing, "output"):
                     for sink in self.sinks:
                         sink.write(frame)
-                frame.timing.delivered_at = time.perf_counter()
+                frame.timing.delivered_at = frame.timing.mark
                 self.profiler.frame_out(frame.index, frame.timing, len(frame.aligned), frame.failed, frame.signal)
         except StopRequested:
             self.stop()

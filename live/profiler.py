@@ -1,7 +1,8 @@
 """Per-frame stage timings and the collector that turns them into rates, percentiles and reports.
 
 Every frame carries a `FrameTiming` from capture to sink. Its stages add up to the frame's
-capture-to-output latency:
+capture-to-output latency exactly: each stage is charged the time since the previous one ended
+(so a thread waiting for a core or the GIL between stages is counted, not lost):
 
     capture_wait  captured, waiting for the landmark stage to pick it up
     landmarks     landmark detection and smoothing
@@ -44,6 +45,11 @@ class FrameTiming:
     composite: float = 0.0
     output: float = 0.0
     delivered_at: float | None = None
+    mark: float | None = None  # perf_counter up to which the frame's time has been charged to its stages
+
+    def __post_init__(self):
+        if self.mark is None:
+            self.mark = self.captured_at
 
     @property
     def latency(self) -> float:
@@ -63,21 +69,28 @@ class FrameTiming:
         """Add `seconds` to `stage`."""
         setattr(self, stage, getattr(self, stage) + seconds)
 
+    def lap(self, stage: str) -> float:
+        """Charge the time since the previous lap (or the capture) to `stage`; returns the time now."""
+        now = time.perf_counter()
+        self.add(stage, now - self.mark)
+        self.mark = now
+        return now
+
 
 class StageTimer:
-    """Context manager adding the time spent inside it to one stage of a FrameTiming."""
+    """Context manager that, when its block ends (even by an exception), charges `stage` with the frame's time
+    since its previous lap: the block's work plus any wait for a core just before it."""
 
-    __slots__ = ("timing", "stage", "start")
+    __slots__ = ("timing", "stage")
 
     def __init__(self, timing: FrameTiming, stage: str):
         self.timing, self.stage = timing, stage
 
     def __enter__(self):
-        self.start = time.perf_counter()
         return self
 
     def __exit__(self, *exc):
-        self.timing.add(self.stage, time.perf_counter() - self.start)
+        self.timing.lap(self.stage)
         return False
 
 
@@ -205,12 +218,12 @@ class Profiler:
                     f"over {s['seconds']:.1f} s")
         return "\n".join(rows)
 
-    def write_json(self, path: str | os.PathLike) -> Path:
-        """Write the summary and every frame record to `path` as JSON (atomically)."""
+    def write_json(self, path: str | os.PathLike, extra: dict | None = None) -> Path:
+        """Write the summary, every frame record and `extra` top-level entries to `path` as JSON (atomically)."""
         path = Path(path)
         with self._lock:
             records = [r.to_dict() for r in self.records]
-        report = _finite({"summary": self.summary(), "frames": records})
+        report = _finite({"summary": self.summary(), **(extra or {}), "frames": records})
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(json.dumps(report, indent=1, default=_json_default, allow_nan=False))
         os.replace(tmp, path)

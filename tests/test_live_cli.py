@@ -153,17 +153,47 @@ def test_bench_paces_the_clip_and_reports_latency_and_overhead(exported_model, d
     out = tmp_path / "bench.json"
     result = subprocess.run([sys.executable, "-m", "live.bench", "--model", str(exported_model), "--source",
                              str(data_dir / "videos" / "pc-avs" / "00104.mp4"), "--fps", "30", "--size", "320x240",
-                             "--seconds", "3", "--json", str(out)], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
+                             "--seconds", "3", "--model-threads", "1", "--json", str(out)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     for words in ("output", "fps", "dropped", "latency (capture to output) p50", "p99", "per stage p50 / p95",
-                  "landmarks", "infer", "overhead ratio"):
+                  "landmarks", "infer", "overhead ratio", "memory (RSS) start", "peak", "machine: "):
         assert words in result.stdout
-    summary = json.loads(out.read_text())["summary"]
+    report = json.loads(out.read_text())
+    summary = report["summary"]
     assert summary["frames_in"] == 90  # 3 s at 30 fps, delivered whether or not the loop keeps up
     assert summary["frames_out"] + summary["dropped"] == 90
     assert 2.9 <= summary["seconds"] < 6.0
     assert summary["overhead_ratio"] >= 1.0 and summary["run"]["sinks"] == ["null"]
+    assert summary["run"]["bench"]["cores"] == os.cpu_count()
+    memory = report["memory"]  # sampled once a second: start, three more, end
+    assert len(memory["samples"]) >= 4 and 50 < memory["start_mib"] <= memory["peak_mib"] < 4096
     bad = subprocess.run([sys.executable, "-m", "live.bench", "--model", str(exported_model), "--source",
                           str(tmp_path / "none.mp4")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no such video file" in bad.stderr
+
+
+def test_model_threads_reach_onnxruntime_and_never_spin(exported_model):
+    from live.backends import create_backend
+    session = create_backend("cpu", exported_model, threads=1).session
+    assert session.get_session_options().intra_op_num_threads == 1
+    assert session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert_one_line_error(run_live("--model", str(exported_model), "--model-threads", "-1"), "--model-threads")
+
+
+def test_gpu_bench_runs_the_same_code_on_the_cpu_and_refuses_cuda_it_lacks(tiny_checkpoint, data_dir, tmp_path):
+    clip = str(data_dir / "videos" / "pc-avs" / "00104.mp4")
+    command = [sys.executable, "-m", "live.gpu_bench", "--source", clip, "--size", "320x240", "--seconds", "2"]
+    out = tmp_path / "gpu.json"
+    result = subprocess.run([*command, "--device", "cpu", "--checkpoint", str(tiny_checkpoint), "--model-runs", "5",
+                             "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "model alone (torch cpu" in result.stdout and "backend call p50" in result.stdout
+    for words in ("latency (capture to output) p50", "per stage p50 / p95", "infer", "composite", "memory (RSS)"):
+        assert words in result.stdout
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["frames_in"] == 60 and summary["swapped"] > 0 and summary["run"]["model_alone"]["call_ms"]["p50"] > 0
+    refused = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})  # hides any GPU: the same on every machine
+    assert refused.returncode == 2 and refused.stdout == "" and refused.stderr.count("\n") == 1
+    assert refused.stderr.startswith("python -m live.gpu_bench: error: no CUDA GPU here") and "Traceback" not in refused.stderr

@@ -69,12 +69,14 @@ def test_clip_runs_to_a_file_with_every_frame_and_only_faces_changed(clip, frame
 
 
 def check_profile(report_path, plot_path, frames):
-    """The --profile JSON holds every frame's stage times adding up to its latency; the plot is an image."""
+    """The --profile JSON holds every frame's stage times adding up to its latency exactly (a wait for a core
+    between stages is charged to the next stage, not lost); the plot is an image."""
     report = json.loads(report_path.read_text())
     assert len(report["frames"]) == frames
     for rec in report["frames"]:
-        stages = sum(rec[f"{s}_ms"] for s in STAGES)
-        assert rec["latency_ms"] >= stages - 0.5 and rec["latency_ms"] - stages < 5.0  # only thread hand-over
+        stages = [rec[f"{s}_ms"] for s in STAGES]
+        assert min(stages) >= 0 and rec["latency_ms"] > 0
+        assert abs(rec["latency_ms"] - sum(stages)) < 1e-6
     table = report["summary"]["stages_ms"]
     for name in (*STAGES, "end_to_end"):
         assert table[name]["p50"] <= table[name]["p95"] <= table[name]["p99"] <= table[name]["max"]

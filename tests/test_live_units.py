@@ -10,10 +10,11 @@ import pytest
 
 from export.contract import ModelContract
 from faces import TEMPLATE_ID, align_face, create_landmarker, read_image
-from live.backends import from_model_output, to_model_input
+from live.backends import from_model_output, live_cpu_threads, to_model_input
 from live.composite import (CompositeSettings, blend_mask, composite_face, draw_label, label_box, lct, rct,
                             seamless_paste)
-from live.profiler import FrameTiming, Profiler
+from live.profiler import FrameTiming, Profiler, StageTimer
+from live.rss import RssSampler
 from live.queues import END, FrameQueue
 from live.tracking import LandmarkSmoother, OneEuroFilter
 
@@ -227,3 +228,34 @@ def test_a_looped_clip_source_restarts_and_stops_on_time(data_dir):
     assert len(frames) == 150 and all(f.shape == (120, 160, 3) for f, _ in frames)
     assert [t for _, t in frames] == [i / 25.0 for i in range(150)]
     assert np.array_equal(frames[108][0], frames[0][0])  # the clip started again
+
+
+def test_stage_times_add_up_to_the_latency_even_with_waits_between_stages():
+    t = FrameTiming(captured_at=time.perf_counter())
+    time.sleep(0.002)
+    t.lap("capture_wait")
+    with StageTimer(t, "landmarks"):
+        time.sleep(0.003)
+    time.sleep(0.004)  # a thread waiting for a core between two stages: charged to the next one, not lost
+    with pytest.raises(RuntimeError), StageTimer(t, "infer"):
+        raise RuntimeError("a stage that fails is still charged")
+    t.delivered_at = t.lap("output")
+    assert t.capture_wait >= 0.002 and t.landmarks >= 0.003 and t.infer >= 0.004
+    assert sum(t.stages().values()) == pytest.approx(t.latency, abs=1e-9)
+
+
+def test_rss_sampler_reports_start_peak_end_and_growth():
+    sampler = RssSampler()
+    sampler.samples = [(float(t), v * 2**20) for t, v in enumerate([100, 120, 150, 150, 151, 150, 150])]  # MiB
+    s = sampler.summary(warmup_s=2.0)
+    assert (s["start_mib"], s["peak_mib"], s["end_mib"]) == (100, 151, 150)
+    assert s["growth_after_warmup_mib"] == 0 and abs(s["slope_mib_per_min"]) < 10 and len(s["samples"]) == 7
+    live = RssSampler(period_s=0.01).start()
+    time.sleep(0.05)
+    live.stop()
+    figures = live.summary()
+    assert figures["available"] and 10 < figures["start_mib"] <= figures["peak_mib"] and len(figures["samples"]) >= 3
+
+
+def test_model_threads_leave_the_landmarker_a_core():
+    assert [live_cpu_threads(n) for n in (1, 2, 4, 8, 16, 64)] == [1, 1, 1, 2, 4, 4]

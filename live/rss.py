@@ -1,0 +1,63 @@
+"""Resident memory (RSS) of this process, sampled once a second in a thread, for the benchmark's memory figures."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+
+
+def current_rss() -> int | None:
+    """This process's resident set size in bytes now, or None where the OS does not tell (no /proc)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+class RssSampler:
+    """Samples `current_rss()` every `period_s` seconds between start() and stop(); `summary()` gives the figures."""
+
+    def __init__(self, period_s: float = 1.0):
+        self.period_s = period_s
+        self.samples: list[tuple[float, int]] = []  # (seconds since start, bytes)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss", daemon=True)
+        self._t0 = 0.0
+
+    def start(self) -> "RssSampler":
+        """Take the first sample now and keep sampling in the background."""
+        self._t0 = time.perf_counter()
+        self._sample()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Take the last sample and stop."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._sample()
+
+    def _sample(self) -> None:
+        value = current_rss()
+        if value is not None:
+            self.samples.append((time.perf_counter() - self._t0, value))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self._sample()
+
+    def summary(self, warmup_s: float = 5.0) -> dict:
+        """Start, peak and end RSS in MiB, and what it did after `warmup_s`: the change from the first sample
+        after the warm-up to the last, and the slope of the line through those samples (MiB per minute)."""
+        if not self.samples:
+            return {"available": False}
+        mib = [(t, v / 2**20) for t, v in self.samples]
+        settled = [(t, v) for t, v in mib if t >= warmup_s] or mib[-1:]
+        slope = float(np.polyfit(*zip(*settled), 1)[0] * 60) if len(settled) >= 3 else float("nan")
+        return {"available": True, "start_mib": mib[0][1], "peak_mib": max(v for _, v in mib), "end_mib": mib[-1][1],
+                "warmup_s": warmup_s, "growth_after_warmup_mib": settled[-1][1] - settled[0][1],
+                "slope_mib_per_min": slope, "samples": [{"t": round(t, 2), "mib": round(v, 2)} for t, v in mib]}
