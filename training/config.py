@@ -41,7 +41,7 @@ class TrainConfig:
     minutes: float | None = None  # or after this many minutes of this invocation
     warp: bool = True
     seed: int = 0
-    workers: int = 1              # data loader processes per training process
+    workers: int | None = None    # data loader processes per training process; None: 1 on CPU, more on a GPU
     threads: int = 0              # torch threads; 0: this machine's CPUs shared among its training processes
     device: str = "auto"
     save_every: int = 250

@@ -126,7 +126,8 @@ def _worker_init(_worker_id: int) -> None:
     cv2.setNumThreads(1)
 
 
-def batch_loader(batches: PairBatches, start: int, stop: int | None, workers: int) -> DataLoader:
+def batch_loader(batches: PairBatches, start: int, stop: int | None, workers: int,
+                 pin_memory: bool = False) -> DataLoader:
     """A DataLoader yielding batches `start`, start + 1, ... from `workers` processes (0: in this process).
 
     Workers are spawned, not forked: a fork of a process running mediapipe's or OpenCV's threads can
@@ -134,7 +135,7 @@ def batch_loader(batches: PairBatches, start: int, stop: int | None, workers: in
     """
     return DataLoader(batches, batch_size=None, sampler=StepSampler(start, stop), num_workers=workers,
                       worker_init_fn=_worker_init if workers else None, prefetch_factor=4 if workers else None,
-                      multiprocessing_context="spawn" if workers else None)
+                      multiprocessing_context="spawn" if workers else None, pin_memory=pin_memory)
 
 
 def to_model_input(images: torch.Tensor, device: torch.device, channels_last: bool = False) -> torch.Tensor:

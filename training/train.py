@@ -39,7 +39,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--width", type=positive_float, default=1.0, metavar="X", help="scale every channel count of the preset")
     p.add_argument("--resolution", type=positive_int, metavar="PX", help="train at this crop size instead of the preset's")
     p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
-    p.add_argument("--workers", type=non_negative_int, metavar="N", help="data loading processes (default 1; 0: in the trainer)")
+    p.add_argument("--workers", type=non_negative_int, metavar="N", help="data loading processes (default 1 on CPU, up to 8 on a GPU; 0: in the trainer)")
     p.add_argument("--threads", type=non_negative_int, metavar="N", help="torch CPU threads (default: CPUs / processes)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default auto: CUDA if present)")
     p.add_argument("--save-every", type=positive_int, metavar="K", help="steps between checkpoints (default 250)")

@@ -87,6 +87,13 @@ def pick_device(name: str, cluster_local_rank: int = 0) -> torch.device:
     return torch.device(f"cuda:{cluster_local_rank}") if name == "cuda" else torch.device(name)
 
 
+def data_workers(cfg: TrainConfig, cluster: Cluster, cuda: bool) -> int:
+    """Loader processes: as configured, else one beside a CPU trainer (it needs the cores) and up to 8 for a GPU."""
+    if cfg.workers is not None:
+        return cfg.workers
+    return max(1, min(8, len(os.sched_getaffinity(0)) // cluster.local_world_size - 1)) if cuda else 1
+
+
 def learning_rate(cfg: TrainConfig, step: int) -> float:
     """Linear warm-up over `warmup_steps`, then constant."""
     return cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
@@ -236,7 +243,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, cluster: Cluste
     loss_cfg = LossConfig(**cfg.loss)
     augment = AugmentConfig(**{**cfg.augment, "warp": cfg.warp})
     loader = batch_loader(PairBatches(train_a, train_b, cfg.batch_size, augment, cfg.seed, cluster.rank),
-                          start, cfg.steps, cfg.workers)
+                          start, cfg.steps, data_workers(cfg, cluster, cuda), pin_memory=cuda)
     report = (Reporter(cfg, run_dir, model, optimizer, scaler, held_a, held_b, device, start, cluster.world_size)
               if cluster.is_main else None)
     if report and start == 0:
