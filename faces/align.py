@@ -140,11 +140,10 @@ def paste_box(inverse: np.ndarray, crop_shape: tuple[int, int], frame_shape: tup
     """Integer box (x0, y0, x1, y1) in the frame that the crop (or its mask's non-zero part) lands on."""
     h, w = crop_shape[:2]
     if mask is not None:
-        ys, xs = np.nonzero(mask > 0)
-        if len(xs) == 0:
+        x, y, w, h = cv2.boundingRect(cv2.compare(np.asarray(mask, np.float32), 0, cv2.CMP_GT))
+        if w == 0:
             return None
-        corners = np.array([(xs.min(), ys.min()), (xs.max() + 1, ys.min()),
-                            (xs.min(), ys.max() + 1), (xs.max() + 1, ys.max() + 1)], np.float64)
+        corners = np.array([(x, y), (x + w, y), (x, y + h), (x + w, y + h)], np.float64)
     else:
         corners = np.array([(0, 0), (w, 0), (0, h), (w, h)], np.float64)
     pts = transform_points(corners, inverse)

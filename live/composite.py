@@ -14,6 +14,7 @@ import numpy as np
 from faces import AlignedFace, hull_mask, paste_back, paste_box, refine_mask, uncrop
 
 LABEL_TEXT = "synthetic video"
+INVISIBLE_WEIGHT = 1.0 / 512  # a paste weight this small changes no pixel by half a level
 
 
 def _stats_weights(region: np.ndarray) -> np.ndarray:
@@ -96,10 +97,15 @@ class CompositeSettings:
 
 
 def blend_mask(model_mask: np.ndarray, hull: np.ndarray, settings: CompositeSettings) -> np.ndarray:
-    """The paste mask: model mask, landmark hull or both (intersection), eroded and feathered."""
+    """The paste mask: model mask, landmark hull or both (intersection), eroded and feathered.
+
+    Weights under 1/512 (they move no pixel by half a level) are set to 0, so the feather's
+    long faint tail does not widen the box that gets pasted.
+    """
     size = model_mask.shape[0]
-    mask = MASK_MODES[settings.mask](model_mask.astype(np.float32), hull)
-    return refine_mask(mask, int(round(settings.erode * size / 100)), int(round(settings.feather * size / 100)))
+    mask = MASK_MODES[settings.mask](np.asarray(model_mask, np.float32), hull)
+    mask = refine_mask(mask, int(round(settings.erode * size / 100)), int(round(settings.feather * size / 100)))
+    return cv2.threshold(mask, INVISIBLE_WEIGHT, 0, cv2.THRESH_TOZERO)[1]
 
 
 def seamless_paste(frame: np.ndarray, crop: np.ndarray, mask: np.ndarray, inverse: np.ndarray,
@@ -160,7 +166,7 @@ def draw_label(frame: np.ndarray, text: str = LABEL_TEXT) -> np.ndarray:
     """Draw a small visible disclosure label in the bottom-left corner of `frame` (in place) and return it."""
     (x0, y0, x1, y1), scale, thick, margin, base = _label_layout(frame.shape, text)
     roi = frame[y0:y1, x0:x1]
-    roi[:] = (roi.astype(np.uint16) * 2 // 5).astype(np.uint8)  # darken so the text reads on any background
+    roi[:] = cv2.convertScaleAbs(roi, alpha=0.4)  # darken so the text reads on any background
     cv2.putText(frame, text, (x0 + margin, y1 - base - margin // 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
                 (255, 255, 255), thick, cv2.LINE_AA)
     return frame

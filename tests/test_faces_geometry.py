@@ -126,6 +126,17 @@ def test_paste_back_is_the_exact_blend_to_within_rounding(astronaut):
         assert error.max() <= 1.5 and error.mean() < 0.3
 
 
+def test_paste_box_bounds_the_masks_nonzero_part():
+    mask = np.zeros((64, 64), np.float32)
+    mask[10, 20] = 1e-6  # a faint pixel counts
+    mask[30:41, 5:9] = 0.5
+    identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    assert paste_box(identity, (64, 64), (100, 100, 3), mask) == (5 - 1, 10 - 1, 21 + 1, 41 + 1)  # 1 px margin
+    doubled = np.array([[2.0, 0.0, 3.0], [0.0, 2.0, 0.0]])
+    assert paste_box(doubled, (64, 64), (100, 100, 3), mask) == (2 * 5 + 3 - 1, 2 * 10 - 1, 2 * 21 + 3 + 1, 2 * 41 + 1)
+    assert paste_box(identity, (64, 64), (100, 100, 3), np.zeros((64, 64))) is None
+
+
 def test_an_empty_mask_changes_nothing(astronaut):
     image, face = astronaut
     aligned = align_face(image, face.landmarks, 128)
