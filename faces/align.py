@@ -74,21 +74,23 @@ class AlignedFace:
 
 
 def umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity transform (2x3) taking points `src` onto `dst` (Umeyama 1991)."""
+    """Least-squares similarity transform (2x3) taking points `src` onto `dst` (Umeyama 1991).
+
+    In 2D the optimum has a closed form (rotation and scale as one complex factor), equal to
+    Umeyama's SVD solution without a reflection, at a fraction of the cost.
+    """
     src = np.asarray(src, np.float64)
     dst = np.asarray(dst, np.float64)
     mu_s, mu_d = src.mean(0), dst.mean(0)
     s, d = src - mu_s, dst - mu_d
-    u, sig, vt = np.linalg.svd(d.T @ s / len(src))
-    sign = np.ones(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[-1] = -1
-    rot = u @ np.diag(sign) @ vt
-    var_s = (s ** 2).sum() / len(src)
-    scale = (sig * sign).sum() / var_s if var_s > 0 else 1.0
-    m = np.empty((2, 3))
-    m[:, :2] = scale * rot
-    m[:, 2] = mu_d - scale * rot @ mu_s
+    var_s = (s * s).sum()
+    if var_s <= 0:
+        a, b = 1.0, 0.0
+    else:
+        a = (s * d).sum() / var_s
+        b = (s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum() / var_s
+    m = np.array([[a, -b, 0.0], [b, a, 0.0]])
+    m[:, 2] = mu_d - m[:, :2] @ mu_s
     return m
 
 

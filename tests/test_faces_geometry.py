@@ -6,7 +6,7 @@ import pytest
 
 from faces import (COVERAGES, TEMPLATE_68, align_face, alignment_matrix, create_landmarker, eye_centres,
                    hull_mask, paste_back, paste_box, read_image, refine_mask, transform_points, uncrop)
-from faces.align import template_in_crop
+from faces.align import template_in_crop, umeyama
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +124,25 @@ def test_paste_back_is_the_exact_blend_to_within_rounding(astronaut):
         roi = image[y0:y1, x0:x1].astype(np.float32)
         error = np.abs(result[y0:y1, x0:x1] - (roi + (patch - roi) * weight))
         assert error.max() <= 1.5 and error.mean() < 0.3
+
+
+def test_umeyama_closed_form_equals_the_svd_solution():
+    """The 2D closed form gives Umeyama's SVD answer (no reflection), also for a mirrored point set."""
+    def svd_umeyama(src, dst):
+        mu_s, mu_d = src.mean(0), dst.mean(0)
+        s, d = src - mu_s, dst - mu_d
+        u, sig, vt = np.linalg.svd(d.T @ s / len(src))
+        sign = np.array([1.0, -1.0 if np.linalg.det(u) * np.linalg.det(vt) < 0 else 1.0])
+        rot = u @ np.diag(sign) @ vt
+        scale = (sig * sign).sum() / ((s ** 2).sum() / len(src))
+        return np.hstack([scale * rot, (mu_d - scale * rot @ mu_s)[:, None]])
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        src = rng.normal(size=(23, 2)) * 80 + 300
+        dst = rng.normal(size=(23, 2)) * 30 + 64
+        assert np.allclose(umeyama(src, dst), svd_umeyama(src, dst), atol=1e-9)
+    assert np.allclose(umeyama(src, src * (1, -1)), svd_umeyama(src, src * (1, -1)), atol=1e-9)
 
 
 def test_paste_box_bounds_the_masks_nonzero_part():
