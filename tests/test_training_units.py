@@ -159,3 +159,13 @@ def test_presets_and_their_costs():
     assert count_parameters(quality) > 10 * count_parameters(fast)
     narrow = scale_config(PRESETS["fast"], 0.25, 64)
     assert narrow.resolution == 64 and narrow.enc_channels == (8, 16, 32, 32)
+
+
+def test_new_run_defaults_come_from_the_facesets_and_the_preset(faceset_a, faceset_b):
+    from training.config import new_run_config
+
+    cfg = new_run_config(faceset_a, faceset_b, "fast")
+    assert cfg.identities == ["pcavs_00104", "pcavs_00098"] and cfg.lr == 2e-4
+    assert (cfg.coverage, cfg.resolution, cfg.batch_size, cfg.warp) == ("whole_face", 128, 16, True)
+    named = new_run_config(faceset_a, faceset_b, "quality", names=("alice", None), lr=1e-4)
+    assert named.identities == ["alice", "pcavs_00098"] and named.lr == 1e-4 and named.resolution == 256
