@@ -126,6 +126,8 @@ def run(args: argparse.Namespace) -> tuple[Profiler, dict, str]:
     profiler = Profiler(max_records=None)
     profiler.info = {"backend": backend.name, "source": info.description, "sinks": ["null"],
                      "landmarks": landmarker.name, "model_alone": timing}
+    print(f"backend: {backend.name}; landmarks: {landmarker.name}; source: {info.description} "
+          f"{info.width}x{info.height} @ {info.fps:g} fps for {args.seconds:g} s", file=sys.stderr)
     loop = LiveLoop(source, info, swapper, [NullSink()], profiler, status=False)
     profiler, memory = measure(loop, args)
     return profiler, memory, model_line(backend, timing)
