@@ -8,6 +8,7 @@ class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line on stderr (exit code 2), not usage plus error."""
 
     def error(self, message: str):
+        """Print `prog: error: message` and exit with code 2."""
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 

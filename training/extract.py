@@ -152,13 +152,15 @@ def extract(input_path: str | Path, output: str | Path, size: int = 256, coverag
     writer = FacesetWriter(output, size, coverage)
     report = ExtractReport()
     landmarker = create_landmarker(backend, mode="video" if kind == "video" else "image",
-                                   max_faces=4 if all_faces else 2)
+                                   max_faces=4 if all_faces else 2)  # two: of a pair, the larger wins
+    flushed = 0
     try:
         for frame in frames:
             report.frames += 1
             _extract_frame(frame, writer, landmarker, report, size, coverage, min_face, min_sharpness, all_faces)
-            if report.kept and report.kept % FLUSH_EVERY == 0:
+            if report.kept - flushed >= FLUSH_EVERY:
                 writer.flush()
+                flushed = report.kept
             if progress:
                 progress.update(f"frame {report.frames}/{max(total // every, report.frames)}, kept {report.kept}")
     finally:

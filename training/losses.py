@@ -52,6 +52,7 @@ class _SSIMMap(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, y, g):
+        """SSIM map of x and y with the 1-D Gaussian kernel g."""
         c = x.shape[1]
         mu_x, mu_y, sxx, syy, sxy = _blur(torch.cat([x, y, x * x, y * y, x * y], 1), g).split(c, 1)
         a1 = 2 * mu_x * mu_y + C1
@@ -64,6 +65,7 @@ class _SSIMMap(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        """Gradients for x and y (whichever need one); none for the kernel."""
         x, y, g, mu_x, mu_y, a1, a2, b1, b2, s = ctx.saved_tensors
         gs = grad * s
         d_sxy = 2 * gs / a2          # dL/d blur(xy)

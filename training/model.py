@@ -79,6 +79,7 @@ class Upscale(nn.Module):
         self.shuffle = nn.PixelShuffle(2)
 
     def forward(self, x):
+        """(N, cin, H, W) -> (N, cout, 2H, 2W)."""
         return self.shuffle(F.leaky_relu(self.conv(x), 0.1))
 
 
@@ -90,6 +91,7 @@ class ResBlock(nn.Module):
         self.conv1, self.conv2 = _conv(ch, ch), _conv(ch, ch)
 
     def forward(self, x):
+        """Same shape in and out."""
         y = self.conv2(F.leaky_relu(self.conv1(x), 0.2))
         return F.leaky_relu(x + y, 0.2)
 
@@ -112,6 +114,7 @@ class Encoder(nn.Module):
         self.up = Upscale(cfg.inter_channels, cfg.inter_channels)
 
     def forward(self, x):
+        """(N, 3, R, R) faces -> (N, inter, R/8, R/8) shared code."""
         z = self.bottleneck(torch.flatten(self.down(x), 1))
         y = self.expand(z).view(-1, self.inter_channels, self.low, self.low)
         return self.up(y)
@@ -133,6 +136,7 @@ class Decoder(nn.Module):
         self.shuffle = nn.PixelShuffle(2)
 
     def forward(self, y):
+        """Shared code -> (face (N, 3, R, R), mask (N, 1, R, R)), both in [0, 1]."""
         out = torch.sigmoid(self.shuffle(self.head(self.body(y))))
         return out[:, :3], out[:, 3:]
 
@@ -171,6 +175,7 @@ class SwapPath(nn.Module):
         self.encoder, self.decoder = encoder, decoder
 
     def forward(self, x):
+        """(N, 3, R, R) RGB [0, 1] -> (face, mask) of the decoder's identity."""
         return self.decoder(self.encoder(x))
 
 

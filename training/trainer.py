@@ -50,6 +50,7 @@ class PairTrainer(nn.Module):
         self.model = model
 
     def forward(self, xa: torch.Tensor, xb: torch.Tensor):
+        """((face A', mask A), (face B', mask B)) for batches of A and B faces."""
         za, zb = self.model.encoder(torch.cat([xa, xb])).split([len(xa), len(xb)])
         return self.model.decoder_a(za), self.model.decoder_b(zb)
 
