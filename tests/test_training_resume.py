@@ -87,9 +87,10 @@ def test_sigkill_while_saving_leaves_the_previous_checkpoint(faceset_a, faceset_
         proc.stdout.close()
     ckpt = load_checkpoint(run)
     assert ckpt["step"] == 4
-    # and the run continues from it; the next save clears the dead process's temp file
-    more = train(resumed_config(ckpt, "run", steps=6, workers=0), run, ckpt)
-    assert more.step == 6 and load_checkpoint(run)["step"] == 6
+    # and the run continues from it (here as the last, unwarped phase); the next save clears the temp file
+    more = train(resumed_config(ckpt, "run", steps=6, workers=0, warp=False), run, ckpt)
+    after = load_checkpoint(run)
+    assert more.step == 6 and after["step"] == 6 and after["config"]["warp"] is False
     assert not any(run.glob(".checkpoint.pt.*.tmp"))
 
 

@@ -124,13 +124,14 @@ def build_parser() -> OneLineParser:
     """Command-line options of `python -m training.bench`."""
     p = OneLineParser(prog="python -m training.bench", description=__doc__.split("\n")[0])
     p.add_argument("--presets", nargs="+", choices=sorted(PRESETS), default=list(PRESETS), help="presets to time")
-    p.add_argument("--faceset-a", help="real crops for person A (default: random pixels)")
-    p.add_argument("--faceset-b", help="real crops for person B (default: random pixels)")
-    p.add_argument("--steps", type=positive_int, help="timed training steps (default 10 for fast, 2 for quality)")
-    p.add_argument("--batch-size", type=positive_int, help="faces per identity per step (default 16; 2 for quality)")
-    p.add_argument("--threads", type=positive_int, default=len(os.sched_getaffinity(0)), help="torch and onnxruntime threads")
-    p.add_argument("--workers", type=non_negative_int, default=1, help="DataLoader processes (default 1)")
-    p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--faceset-a", metavar="DIR", help="real crops for person A (default: random pixels)")
+    p.add_argument("--faceset-b", metavar="DIR", help="real crops for person B (default: random pixels)")
+    p.add_argument("--steps", type=positive_int, metavar="N", help="timed training steps (default 10 for fast, 2 for quality)")
+    p.add_argument("--batch-size", type=positive_int, metavar="B", help="faces per identity per step (default 16; 2 for quality)")
+    p.add_argument("--threads", type=positive_int, default=len(os.sched_getaffinity(0)), metavar="N",
+                   help="torch and onnxruntime threads (default: all CPUs)")
+    p.add_argument("--workers", type=non_negative_int, default=1, metavar="N", help="DataLoader processes (default 1)")
+    p.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
     return p
 
 

@@ -197,13 +197,14 @@ def _extract_frame(frame: Frame, writer: FacesetWriter, landmarker, report: Extr
 def build_parser() -> OneLineParser:
     """Command-line options of `python -m training.extract`."""
     p = OneLineParser(prog="python -m training.extract", description=__doc__.split("\n")[0])
-    p.add_argument("--input", required=True, help="a video file, a folder of images, or one image")
-    p.add_argument("--output", required=True, help="faceset folder to create or add to")
-    p.add_argument("--size", type=positive_int, default=256, help="crop size in pixels (default 256; training resizes)")
-    p.add_argument("--coverage", default="whole_face", choices=sorted(COVERAGES), help="how much of the head a crop shows")
-    p.add_argument("--every", type=positive_int, default=1, help="use every N-th frame (default 1: all)")
-    p.add_argument("--min-face", type=non_negative_int, default=40, help="skip faces whose landmarks span fewer pixels (default 40)")
-    p.add_argument("--min-sharpness", type=float, default=10.0,
+    p.add_argument("--input", required=True, metavar="VIDEO|DIR|IMAGE", help="a video file, a folder of images, or one image")
+    p.add_argument("--output", required=True, metavar="DIR", help="faceset folder to create or add to")
+    p.add_argument("--size", type=positive_int, default=256, metavar="PX", help="crop size in pixels (default 256; training resizes)")
+    p.add_argument("--coverage", default="whole_face", choices=sorted(COVERAGES),
+                   help="how much of the head a crop shows (default whole_face)")
+    p.add_argument("--every", type=positive_int, default=1, metavar="N", help="use every N-th frame (default 1: all)")
+    p.add_argument("--min-face", type=non_negative_int, default=40, metavar="PX", help="skip faces whose landmarks span fewer pixels (default 40)")
+    p.add_argument("--min-sharpness", type=float, default=10.0, metavar="S",
                    help="skip faces blurrier than this (variance of the Laplacian at 128 px; default 10, 0 keeps all)")
     p.add_argument("--all-faces", action="store_true", help="keep every face in a frame, not only the largest")
     p.add_argument("--backend", default="auto", choices=["auto", "mediapipe", "dlib"], help="landmark backend")
