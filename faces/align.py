@@ -183,7 +183,7 @@ def paste_back(frame: np.ndarray, crop: np.ndarray, mask: np.ndarray, inverse: n
     levels = crop if crop.dtype == np.uint8 else np.clip(crop + 0.5, 0, 255).astype(np.uint8)
     patch = uncrop(levels, inverse, box)
     weight = uncrop(np.asarray(mask, np.float32), inverse, box)
-    result[y0:y1, x0:x1] = cv2.blendLinear(patch, frame[y0:y1, x0:x1], weight, 1.0 - weight)
+    cv2.blendLinear(patch, frame[y0:y1, x0:x1], weight, 1.0 - weight, dst=result[y0:y1, x0:x1])  # in place
     return result
 
 
