@@ -29,7 +29,6 @@ from training.model import PRESETS, SwapModel, count_macs, count_parameters
 
 BATCH = {"fast": 16, "quality": 2}  # per identity; quality is a GPU network, so a CPU gets a token batch
 STEPS = {"fast": 10, "quality": 2}
-INFERENCE_RUNS = 300
 
 
 def synthetic_bank(resolution: int, count: int = 64, seed: int = 0) -> FaceBank:
@@ -76,7 +75,7 @@ def training_rate(model: SwapModel, batches: PairBatches, steps: int, workers: i
     return steps * 2 * batches.batch_size / (time.perf_counter() - start)
 
 
-def inference_ms(model: SwapModel, threads: int, faces: np.ndarray) -> dict:
+def inference_ms(model: SwapModel, threads: int, faces: np.ndarray, runs: int = 300) -> dict:
     """onnxruntime CPU latency of the A->B path exported as swapcam exports it (median and p95 ms, one face)."""
     from export.bench import time_model
     from export.graph import simplify, trace
@@ -86,12 +85,12 @@ def inference_ms(model: SwapModel, threads: int, faces: np.ndarray) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "a2b.onnx"
         onnx_path.write_bytes(graph.SerializeToString())
-        timing = time_model(onnx_path, faces, runs=INFERENCE_RUNS, warmup=20, threads=threads)
+        timing = time_model(onnx_path, faces, runs=runs, warmup=20, threads=threads)
     return {"median_ms": timing["median_ms"], "p95_ms": timing["p95_ms"]}
 
 
 def bench_preset(name: str, banks: tuple[Faceset | None, Faceset | None], steps: int | None, batch: int | None,
-                 threads: int, workers: int) -> dict:
+                 threads: int, workers: int, runs: int = 300) -> dict:
     """All figures of one preset."""
     cfg = PRESETS[name]
     torch.manual_seed(0)
@@ -108,7 +107,7 @@ def bench_preset(name: str, banks: tuple[Faceset | None, Faceset | None], steps:
     result["train_faces_per_s"] = training_rate(model, batches, steps, workers)
     if name == "fast":
         faces = np.stack([bank_a.images[i].transpose(2, 0, 1) for i in range(8)]).astype(np.float32) / 255.0
-        result["onnx_a2b"] = inference_ms(model, threads, faces)
+        result["onnx_a2b"] = inference_ms(model, threads, faces, runs)
     return result
 
 
@@ -131,6 +130,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--threads", type=positive_int, default=len(os.sched_getaffinity(0)), metavar="N",
                    help="torch and onnxruntime threads (default: all CPUs)")
     p.add_argument("--workers", type=non_negative_int, default=1, metavar="N", help="DataLoader processes (default 1)")
+    p.add_argument("--runs", type=positive_int, default=300, metavar="N", help="timed onnxruntime runs (default 300)")
     p.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
     return p
 
@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     print("preset   res   params M  A->B GMAC  augment   step     train    onnx A->B ms (median / p95)")
     results = []
     for name in args.presets:
-        results.append(bench_preset(name, facesets, args.steps, args.batch_size, args.threads, args.workers))
+        results.append(bench_preset(name, facesets, args.steps, args.batch_size, args.threads, args.workers,
+                                    args.runs))
         print(format_row(results[-1]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
