@@ -6,7 +6,9 @@ A paced source (the clip resized to --size, delivered at --fps whether or not th
 looping) feeds the full pipeline into the null sink. Prints output fps and % dropped frames,
 capture-to-output latency p50/p95/p99, per-stage p50/p95, and the overhead ratio: mean work per
 frame (landmarks + align + infer + composite + output) / mean (landmarks + infer). A ratio near 1
-means the loop adds little around the two unavoidable costs.
+means the loop adds little around the two unavoidable costs. Then the process's resident memory
+(sampled once a second: start, peak, end, and its trend after a warm-up) and the machine's load
+average before and after, since other work on the machine skews every timing.
 """
 from __future__ import annotations
 
@@ -76,7 +78,7 @@ def memory_line(memory: dict) -> str:
     if not memory.get("available"):
         return "memory (RSS): not measurable on this OS"
     return (f"memory (RSS) start {memory['start_mib']:.1f} MiB, peak {memory['peak_mib']:.1f} MiB, "
-            f"end {memory['end_mib']:.1f} MiB; after {memory['warmup_s']:g} s of warm-up "
+            f"end {memory['end_mib']:.1f} MiB; during the run after {memory['warmup_s']:g} s of warm-up "
             f"{memory['growth_after_warmup_mib']:+.1f} MiB"
             + (f" ({memory['slope_mib_per_min']:+.2f} MiB/min)" if math.isfinite(memory["slope_mib_per_min"]) else ""))
 

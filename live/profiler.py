@@ -147,6 +147,7 @@ class Profiler:
         with self._lock:
             self.frames_in += 1
             self._recent_in.append(now)
+            self._trim(now)  # the windows stay one second long even when nobody asks for the status line
 
     def frame_dropped(self, count: int = 1) -> None:
         """Count frames thrown away because a later one replaced them."""
@@ -159,7 +160,9 @@ class Profiler:
         with self._lock:
             self.frames_out += 1
             self.failed += int(failed)
-            self._recent_out.append((timing.delivered_at or time.perf_counter(), timing.latency))
+            now = timing.delivered_at or time.perf_counter()
+            self._recent_out.append((now, timing.latency))
+            self._trim(now)
             self.records.append(FrameRecord(index, faces, failed, signal, timing))
 
     def stop(self) -> None:

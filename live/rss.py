@@ -26,6 +26,7 @@ class RssSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss", daemon=True)
         self._t0 = 0.0
+        self.end: int | None = None
 
     def start(self) -> "RssSampler":
         """Take the first sample now and keep sampling in the background."""
@@ -35,11 +36,11 @@ class RssSampler:
         return self
 
     def stop(self) -> None:
-        """Take the last sample and stop."""
+        """Stop sampling and take the end figure (after the run, kept apart from the samples taken during it)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
-        self._sample()
+        self.end = current_rss()
 
     def _sample(self) -> None:
         value = current_rss()
@@ -51,13 +52,16 @@ class RssSampler:
             self._sample()
 
     def summary(self, warmup_s: float = 5.0) -> dict:
-        """Start, peak and end RSS in MiB, and what it did after `warmup_s`: the change from the first sample
-        after the warm-up to the last, and the slope of the line through those samples (MiB per minute)."""
+        """RSS in MiB at the start, at its peak, during the run's last sample and after the run; and its growth during
+        the run after `warmup_s`: last minus first sample after the warm-up, and the slope of the line through
+        those samples (MiB per minute)."""
         if not self.samples:
             return {"available": False}
         mib = [(t, v / 2**20) for t, v in self.samples]
         settled = [(t, v) for t, v in mib if t >= warmup_s] or mib[-1:]
         slope = float(np.polyfit(*zip(*settled), 1)[0] * 60) if len(settled) >= 3 else float("nan")
-        return {"available": True, "start_mib": mib[0][1], "peak_mib": max(v for _, v in mib), "end_mib": mib[-1][1],
-                "warmup_s": warmup_s, "growth_after_warmup_mib": settled[-1][1] - settled[0][1],
-                "slope_mib_per_min": slope, "samples": [{"t": round(t, 2), "mib": round(v, 2)} for t, v in mib]}
+        end = mib[-1][1] if self.end is None else self.end / 2**20
+        return {"available": True, "start_mib": mib[0][1], "peak_mib": max(v for _, v in mib + [(0, end)]),
+                "last_in_run_mib": mib[-1][1], "end_mib": end, "warmup_s": warmup_s,
+                "growth_after_warmup_mib": settled[-1][1] - settled[0][1], "slope_mib_per_min": slope,
+                "samples": [{"t": round(t, 2), "mib": round(v, 2)} for t, v in mib]}

@@ -259,3 +259,16 @@ def test_rss_sampler_reports_start_peak_end_and_growth():
 
 def test_model_threads_leave_the_landmarker_a_core():
     assert [live_cpu_threads(n) for n in (1, 2, 4, 8, 16, 64)] == [1, 1, 1, 2, 4, 4]
+
+
+def test_profiler_keeps_bounded_state_without_a_status_line():
+    p = Profiler(max_records=50, window_s=0.005)
+    for i in range(300):  # --quiet: nobody calls status_line(), the one-second windows must still be trimmed
+        t = FrameTiming(captured_at=time.perf_counter())
+        t.delivered_at = t.lap("output")
+        p.frame_in()
+        p.frame_out(i, t)
+        if i % 100 == 0:
+            time.sleep(0.01)
+    assert len(p.records) == 50 and len(p._recent_in) < 200 and len(p._recent_out) < 200
+    assert p.frames_in == p.frames_out == 300
