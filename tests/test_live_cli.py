@@ -113,7 +113,7 @@ def test_auto_and_torch_backends_say_what_runs(exported_model, tiny_checkpoint, 
 def test_ctrl_c_leaves_a_playable_file(exported_model, data_dir, tmp_path):
     out = tmp_path / "live.mp4"
     proc = subprocess.Popen([sys.executable, str(ROOT / "run_live.py"), "--model", str(exported_model),
-                             "--source", str(data_dir / "videos" / "pc-avs" / "00104.mp4"),  # paced: 12 s
+                             "--source", str(data_dir / "videos" / "liveportrait" / "d6.mp4"),  # paced: 34 s
                              "--sink", f"file:{out}"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
     lines = []
     deadline = time.monotonic() + 60
@@ -127,7 +127,7 @@ def test_ctrl_c_leaves_a_playable_file(exported_model, data_dir, tmp_path):
     assert proc.returncode == 0, stderr
     assert "stopping (Ctrl-C)" in stderr and "Traceback" not in stderr
     frames, size = count_frames(out)
-    assert size == (224, 224) and 20 <= frames < 298
+    assert size == (480, 480) and 20 <= frames < 1008
     assert not list(tmp_path.glob(".*partial*"))
 
 
