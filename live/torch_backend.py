@@ -56,12 +56,12 @@ class TorchBackend:
         static_in = torch.zeros((1, 3, r, r), device=self.device, dtype=self.dtype)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side), torch.inference_mode():
+        with torch.cuda.stream(side), torch.no_grad():
             for _ in range(3):  # warm-up: cuDNN picks its kernels before capture
                 self.module(static_in)
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.inference_mode(), torch.cuda.graph(graph):
+        with torch.no_grad(), torch.cuda.graph(graph):  # PyTorch's documented capture pattern
             static_out = self.module(static_in)
         return graph, static_in, static_out
 
