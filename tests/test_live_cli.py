@@ -114,7 +114,9 @@ def test_ctrl_c_leaves_a_playable_file(exported_model, data_dir, tmp_path):
     out = tmp_path / "live.mp4"
     proc = subprocess.Popen([sys.executable, str(ROOT / "run_live.py"), "--model", str(exported_model),
                              "--source", str(data_dir / "videos" / "liveportrait" / "d6.mp4"),  # paced: 34 s
-                             "--sink", f"file:{out}"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+                             "--sink", f"file:{out}"], cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                            # as from a terminal: a shell that ran the suite in the background ignores SIGINT
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait for two status lines: frames are flowing
