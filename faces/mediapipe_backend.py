@@ -13,6 +13,7 @@ import numpy as np
 
 from faces.image import as_bgr8
 from faces.landmarks import Face, box_from_points, sort_largest_first
+from faces.mediapipe_direct import direct_reader
 from faces.model_files import FACE_LANDMARKER, ModelFileError, find_model
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ info lines are noise on a user's terminal
@@ -108,6 +109,7 @@ class MediapipeLandmarker:
             raise ModelFileError(f"{path} is not a usable {FACE_LANDMARKER.name} ({reason}); "
                                  f"fetch it again with `python -m faces --download-model`") from exc
         self._last_ts = -1
+        self._direct = direct_reader(self._task)
         _OPEN.add(self)
 
     def detect(self, frame: np.ndarray, timestamp_ms: int | None = None) -> list[Face]:
@@ -121,18 +123,23 @@ class MediapipeLandmarker:
         if min(h, w) < 8:
             return []
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        ts = None
         if self.mode == "video":
             ts = self._last_ts + 33 if timestamp_ms is None else int(timestamp_ms)
             ts = max(ts, self._last_ts + 1)
             self._last_ts = ts
-            result = self._task.detect_for_video(image, ts)
-        else:
-            result = self._task.detect(image)
         faces = []
-        for marks in result.face_landmarks:
-            mesh = np.array([(p.x * w, p.y * h) for p in marks], dtype=np.float32)
+        for marks in self._normalized_landmarks(image, ts):
+            mesh = (marks.astype(np.float64) * (w, h)).astype(np.float32)
             faces.append(Face(landmarks=mesh[IBUG68_FROM_MESH], box=box_from_points(mesh), score=1.0, mesh=mesh))
         return sort_largest_first(faces)
+
+    def _normalized_landmarks(self, image, ts: int | None) -> list[np.ndarray]:
+        """Each face's mesh as (478, 2) x, y in [0, 1]: read directly when this mediapipe allows, else its public API."""
+        if self._direct is not None:
+            return self._direct(image, ts)
+        result = self._task.detect(image) if ts is None else self._task.detect_for_video(image, ts)
+        return [np.array([(p.x, p.y) for p in marks], np.float64) for marks in result.face_landmarks]
 
     def close(self) -> None:
         """Release the mediapipe graph (idempotent)."""
