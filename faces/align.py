@@ -168,15 +168,15 @@ def uncrop(image: np.ndarray, inverse: np.ndarray, box: tuple[int, int, int, int
 
 
 def paste_back(frame: np.ndarray, crop: np.ndarray, mask: np.ndarray, inverse: np.ndarray,
-               out: np.ndarray | None = None) -> np.ndarray:
+               out: np.ndarray | None = None, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Blend `crop` into `frame` through `inverse`, weighted by `mask` (float [0, 1], crop space).
 
     `crop` is uint8, or float on the 0-255 scale (rounded to whole levels). Only the face's box is
     touched: every pixel outside it is the frame's own. Writes into `out` (may be `frame` itself)
-    or a copy, and returns it.
+    or a copy, and returns it. `box`: what `paste_box` gives for this mask, when already known.
     """
     result = frame.copy() if out is None else out
-    box = paste_box(inverse, crop.shape, frame.shape, mask)
+    box = box or paste_box(inverse, crop.shape, frame.shape, mask)
     if box is None:
         return result
     x0, y0, x1, y1 = box

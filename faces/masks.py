@@ -25,7 +25,8 @@ def hull_mask(landmarks: np.ndarray, size: int, coverage: str = "whole_face",
     mask = np.zeros((size, size), np.uint8)
     hull = cv2.convexHull(np.round(hull_points(landmarks, coverage)).astype(np.int32))
     cv2.fillConvexPoly(mask, hull, 255, lineType=cv2.LINE_AA)
-    return refine_mask(mask.astype(np.float32) / 255.0, erode, feather)
+    mask = mask.astype(np.float32) / 255.0
+    return refine_mask(mask, erode, feather) if erode or feather > 0 else mask
 
 
 def refine_mask(mask: np.ndarray, erode: int = 0, feather: int = 0) -> np.ndarray:

@@ -5,6 +5,7 @@ in [0, 1]. Only the face's bounding box in the frame is ever written.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -35,11 +36,11 @@ def rct(face: np.ndarray, target: np.ndarray, region: np.ndarray) -> np.ndarray:
     inside = cv2.compare(np.asarray(region, np.float32), 0.5, cv2.CMP_GT)
     if not cv2.countNonZero(inside):
         inside = None  # no region: the whole crop
-    mu_f, sd_f = cv2.meanStdDev(face_lab, mask=inside)
-    mu_t, sd_t = cv2.meanStdDev(target_lab, mask=inside)
-    gain = (sd_t / np.maximum(sd_f, 1e-3)).ravel()
-    shift = mu_t.ravel() - mu_f.ravel() * gain
-    out = cv2.transform(face_lab, np.hstack([np.diag(gain), shift[:, None]]).astype(np.float32))
+    (mu_f, sd_f), (mu_t, sd_t) = (cv2.meanStdDev(lab, mask=inside) for lab in (face_lab, target_lab))
+    gain = [float(t) / max(float(f), 1e-3) for t, f in zip(sd_t.flat, sd_f.flat)]
+    shift = [float(t) - float(f) * g for t, f, g in zip(mu_t.flat, mu_f.flat, gain)]
+    out = cv2.transform(face_lab, np.array([[gain[0], 0, 0, shift[0]], [0, gain[1], 0, shift[1]],
+                                            [0, 0, gain[2], shift[2]]], np.float32))
     np.clip(out[..., 0], 0, 100, out=out[..., 0])
     out = cv2.cvtColor(out, cv2.COLOR_Lab2BGR)
     return np.clip(out, 0, 1, out=out)
@@ -142,11 +143,15 @@ def composite_face(out: np.ndarray, aligned: AlignedFace, face: np.ndarray, mode
     face = COLOR_TRANSFERS[settings.color](face, original, hull)
     mask = blend_mask(model_mask, hull, settings)
     box = paste_box(aligned.inverse, face.shape, out.shape, mask)
-    paste = seamless_paste if settings.seamless else paste_back
-    paste(out, face * 255.0, mask, aligned.inverse, out=out)
+    if box is not None:
+        if settings.seamless:
+            seamless_paste(out, face * 255.0, mask, aligned.inverse, out=out)
+        else:
+            paste_back(out, face * 255.0, mask, aligned.inverse, out=out, box=box)
     return box
 
 
+@functools.lru_cache(maxsize=16)
 def _label_layout(shape: tuple[int, ...], text: str) -> tuple[tuple[int, int, int, int], float, int, int, int]:
     h, w = shape[:2]
     scale = max(min(w, h) / 900.0, 0.35)
