@@ -171,9 +171,13 @@ def paste_back(frame: np.ndarray, crop: np.ndarray, mask: np.ndarray, inverse: n
                out: np.ndarray | None = None, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Blend `crop` into `frame` through `inverse`, weighted by `mask` (float [0, 1], crop space).
 
-    `crop` is uint8, or float on the 0-255 scale (rounded to whole levels). Only the face's box is
-    touched: every pixel outside it is the frame's own. Writes into `out` (may be `frame` itself)
-    or a copy, and returns it. `box`: what `paste_box` gives for this mask, when already known.
+    `crop` is uint8, or float on the 0-255 scale (rounded to whole levels). The crop is
+    premultiplied by its mask and both are resampled into the frame, as compositing of a
+    resampled image with alpha should be (no fringe of unmasked crop pixels at the mask's edge):
+    frame * (1 - warp(mask)) + warp(crop * mask), in whole levels (the mask in 1/255 steps).
+    Only the face's box is touched: every pixel outside it is the frame's own. Writes into `out`
+    (may be `frame` itself) or a copy, and returns it. `box`: what `paste_box` gives for this
+    mask, when already known.
     """
     result = frame.copy() if out is None else out
     box = box or paste_box(inverse, crop.shape, frame.shape, mask)
@@ -181,9 +185,18 @@ def paste_back(frame: np.ndarray, crop: np.ndarray, mask: np.ndarray, inverse: n
         return result
     x0, y0, x1, y1 = box
     levels = crop if crop.dtype == np.uint8 else np.clip(crop + 0.5, 0, 255).astype(np.uint8)
-    patch = uncrop(levels, inverse, box)
-    weight = uncrop(np.asarray(mask, np.float32), inverse, box)
-    cv2.blendLinear(patch, frame[y0:y1, x0:x1], weight, 1.0 - weight, dst=result[y0:y1, x0:x1])  # in place
+    alpha = cv2.convertScaleAbs(np.asarray(mask, np.float32), alpha=255.0)  # rounds and saturates to 0-255
+    alpha3 = cv2.merge([alpha, alpha, alpha])
+    shifted = inverse.copy()
+    shifted[:, 2] -= (x0, y0)
+    size = (x1 - x0, y1 - y0)
+    premultiplied = cv2.warpAffine(cv2.multiply(levels, alpha3, scale=1 / 255), shifted, size,
+                                   flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    keep = cv2.warpAffine(cv2.bitwise_not(alpha3), shifted, size, flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(255, 255, 255))
+    roi = result[y0:y1, x0:x1]
+    cv2.multiply(frame[y0:y1, x0:x1], keep, dst=roi, scale=1 / 255)  # in place: only the box is written
+    cv2.add(roi, premultiplied, dst=roi)
     return result
 
 
