@@ -1,6 +1,8 @@
 """Face masks in crop space: the landmark hull, grown over the forehead for whole-face crops."""
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -31,10 +33,17 @@ def hull_mask(landmarks: np.ndarray, size: int, coverage: str = "whole_face",
 
 def refine_mask(mask: np.ndarray, erode: int = 0, feather: int = 0) -> np.ndarray:
     """Erode (positive) or dilate (negative) a [0, 1] mask by `erode` px, then blur its edge over `feather` px."""
-    mask = mask.astype(np.float32)
+    mask = np.asarray(mask, np.float32)
     if erode:
-        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(erode) + 1, 2 * abs(erode) + 1))
+        k = _disc(abs(erode))
         mask = cv2.erode(mask, k) if erode > 0 else cv2.dilate(mask, k)
     if feather > 0:
         mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=feather / 2.0)
     return np.clip(mask, 0.0, 1.0)
+
+
+@functools.lru_cache(maxsize=16)
+def _disc(radius: int) -> np.ndarray:
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    disc.flags.writeable = False
+    return disc
