@@ -133,22 +133,46 @@ def seamless_paste(frame: np.ndarray, crop: np.ndarray, mask: np.ndarray, invers
     return result
 
 
-def composite_face(out: np.ndarray, aligned: AlignedFace, face: np.ndarray, model_mask: np.ndarray,
-                   settings: CompositeSettings) -> tuple[int, int, int, int] | None:
-    """Colour-match `face` (float [0, 1] or uint8, BGR) to the original crop, mask it and paste it into `out`
-    (in place); returns the box touched."""
+@dataclass(frozen=True)
+class PreparedFace:
+    """A swapped face ready to paste: colour-matched uint8 crop, paste mask, crop-to-frame transform and box."""
+
+    face: np.ndarray
+    mask: np.ndarray
+    inverse: np.ndarray
+    box: tuple[int, int, int, int]
+
+
+def prepare_face(aligned: AlignedFace, face: np.ndarray, model_mask: np.ndarray, settings: CompositeSettings,
+                 frame_shape: tuple[int, ...]) -> PreparedFace | None:
+    """Colour-match `face` (float [0, 1] or uint8, BGR) to the original crop and build its paste mask and box.
+
+    Writes nothing into any frame; None when the mask leaves nothing to paste inside the frame.
+    """
     size = face.shape[0]
     hull = hull_mask(aligned.landmarks, size, aligned.coverage)
     levels = cv2.convertScaleAbs(face, alpha=255.0) if face.dtype != np.uint8 else face  # rounds, saturates
     levels = COLOR_TRANSFERS[settings.color](levels, aligned.crop, hull)
     mask = blend_mask(model_mask, hull, settings)
-    box = paste_box(aligned.inverse, levels.shape, out.shape, mask)
-    if box is not None:
-        if settings.seamless:
-            seamless_paste(out, levels, mask, aligned.inverse, out=out)
-        else:
-            paste_back(out, levels, mask, aligned.inverse, out=out, box=box)
-    return box
+    box = paste_box(aligned.inverse, levels.shape, frame_shape, mask)
+    return None if box is None else PreparedFace(levels, mask, aligned.inverse, box)
+
+
+def paste_face(out: np.ndarray, prepared: PreparedFace, settings: CompositeSettings) -> tuple[int, int, int, int]:
+    """Paste a prepared face into `out` in place (blend, or Poisson with `settings.seamless`); returns its box."""
+    if settings.seamless:
+        seamless_paste(out, prepared.face, prepared.mask, prepared.inverse, out=out)
+    else:
+        paste_back(out, prepared.face, prepared.mask, prepared.inverse, out=out, box=prepared.box)
+    return prepared.box
+
+
+def composite_face(out: np.ndarray, aligned: AlignedFace, face: np.ndarray, model_mask: np.ndarray,
+                   settings: CompositeSettings) -> tuple[int, int, int, int] | None:
+    """Colour-match `face` to the original crop, mask it and paste it into `out` (in place); returns the box
+    touched, or None when nothing was pasted."""
+    prepared = prepare_face(aligned, face, model_mask, settings, out.shape)
+    return None if prepared is None else paste_face(out, prepared, settings)
 
 
 @functools.lru_cache(maxsize=16)

@@ -54,7 +54,10 @@ class Source(Protocol):
         """Open (or reopen) the source; raise SourceError with one line if it cannot."""
 
     def read(self) -> tuple[np.ndarray, float] | None:
-        """The next frame and its media time in seconds, or None at the end or on failure."""
+        """The next frame and its media time in seconds, or None at the end or on failure.
+
+        The frame must be a fresh array on every call: the loop owns it and pastes faces into it.
+        """
 
     def close(self) -> None:
         """Release the device or file (idempotent)."""

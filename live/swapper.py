@@ -3,7 +3,8 @@
 `locate` (stage 1): landmarks in tracking mode, One Euro smoothing, alignment crops at the
 model's coverage and resolution. `swap` (stage 2): the model on all faces at once (or one at a
 time when the model's batch is static), then colour transfer, mask, paste back and the
-disclosure label. A stage that fails on a frame sends the original frame on and marks it failed.
+disclosure label, pasted into the captured frame in place. A stage that fails on a frame sends
+the frame on as captured and marks it failed.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from faces import Landmarker, align_face
 from live.backends import InferenceBackend
-from live.composite import CompositeSettings, composite_face, draw_label
+from live.composite import CompositeSettings, draw_label, paste_face, prepare_face
 from live.frame import Frame
 from live.profiler import StageTimer
 from live.tracking import LandmarkSmoother
@@ -81,23 +82,30 @@ class FaceSwapper:
         return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
 
     def swap(self, frame: Frame) -> None:
-        """Stage 2: swap every located face into a copy of the frame (fills frame.output and frame.boxes)."""
+        """Stage 2: swap every located face into the frame (fills frame.output and frame.boxes).
+
+        A live frame's image is the loop's own buffer (sources hand over a fresh array per frame), so
+        the faces are pasted into it in place: no full-frame copy, which at 1280x720 costs about
+        0.5 ms. Everything that can fail (inference, colour transfer, masks, boxes) runs before the
+        first pixel is written, so a failed frame goes out as it was captured.
+        """
         if frame.aligned and not frame.failed:
             try:
                 with StageTimer(frame.timing, "infer"):
                     faces, masks = self.infer(np.stack([a.crop for a in frame.aligned]))
                 with StageTimer(frame.timing, "composite"):
-                    out = frame.image.copy()
-                    boxes = [composite_face(out, a, f, m, self.settings.composite)
-                             for a, f, m in zip(frame.aligned, faces, masks)]
-                frame.output, frame.boxes = out, [b for b in boxes if b is not None]
-            except Exception as exc:  # the original frame goes out instead
+                    shape = frame.image.shape
+                    prepared = [prepare_face(a, f, m, self.settings.composite, shape)
+                                for a, f, m in zip(frame.aligned, faces, masks)]
+                    frame.boxes = [paste_face(frame.image, p, self.settings.composite) for p in prepared if p]
+                    frame.output = frame.image
+            except Exception as exc:  # the frame goes out as captured
                 frame.output, frame.boxes = frame.image, []
                 frame.failed, frame.error = True, _first_line(exc)
         if self.settings.label:
             with StageTimer(frame.timing, "composite"):
-                if frame.output is frame.image:
-                    frame.output = frame.image.copy()
+                if not frame.signal:  # a "no signal" frame may be shared between emits: label a copy
+                    frame.output = frame.output.copy()
                 draw_label(frame.output)
 
     def close(self) -> None:

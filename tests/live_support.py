@@ -36,8 +36,10 @@ def count_frames(path: Path) -> tuple[int, tuple[int, int] | None]:
 class CheckSink:
     """In-memory sink: compares each output frame with the reference input and keeps the numbers, not the pixels.
 
-    `outside_max` is the largest change outside the frame's face boxes (must be 0), `inside_mean`
-    the mean change inside them, `changed_box` the bounding box of every changed pixel. `on_frame(sink, frame)` may stop the loop.
+    The reference must be decoded apart from the loop, which pastes into the captured frame itself.
+    `outside_max` is the largest change outside the frame's face boxes (must be 0), `inside_mean` the
+    mean change inside them, `changed_box` the bounding box of every changed pixel; all three are
+    None without a reference and for "no signal" frames. `on_frame(sink, frame)` may stop the loop.
     """
 
     name = "check"
@@ -49,12 +51,13 @@ class CheckSink:
         self.closed = False
 
     def write(self, frame: Frame) -> None:
-        ref = next(self.reference) if self.reference is not None and frame.signal else frame.image
+        ref = next(self.reference) if self.reference is not None and frame.signal else None
         out = frame.output
         record = {"index": frame.index, "shape": out.shape, "dtype": out.dtype, "signal": frame.signal,
                   "failed": frame.failed, "faces": len(frame.aligned), "boxes": list(frame.boxes),
-                  "outside_max": 0, "inside_mean": 0.0, "changed_box": None}
-        if out.shape == ref.shape:
+                  "outside_max": None, "inside_mean": None, "changed_box": None}
+        if ref is not None and out.shape == ref.shape:  # the loop pastes into the captured frame: compare
+            record["inside_mean"] = 0.0                   # with a copy decoded apart from it
             diff = cv2.absdiff(out, ref)
             diff = cv2.max(cv2.max(diff[..., 0], diff[..., 1]), diff[..., 2])  # largest change over the channels
             x, y, w, h = cv2.boundingRect(diff)

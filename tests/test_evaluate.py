@@ -225,3 +225,18 @@ def test_quality_bench_refuses_to_write_face_media_into_the_repository(tmp_path,
     assert bench_main(["--minutes", "1", "--json", str(tmp_path / "b.json"), "--data", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing" in err[0] and "00104.mp4" in err[0]
+
+
+def test_swap_frame_leaves_the_source_frame_as_it_was(exported_model, data_dir):
+    """The live loop pastes into its frame in place; evaluation compares source with output, so it swaps a copy."""
+    from training.evaluate import build_swapper, swap_frame
+
+    image = read_image(data_dir / "images" / "astronaut" / "astronaut.png")
+    before = image.copy()
+    swapper = build_swapper(exported_model, "cpu")
+    try:
+        output, swapped = swap_frame(swapper, image, 0, 0)
+    finally:
+        swapper.close()
+    assert swapped and np.array_equal(image, before)
+    assert np.abs(output.astype(int) - before).max() > 30

@@ -115,8 +115,9 @@ def build_swapper(model: Path, backend_name: str) -> FaceSwapper:
 
 
 def swap_frame(swapper: FaceSwapper, image: np.ndarray, index: int, time_ms: int) -> tuple[np.ndarray, bool]:
-    """One frame through the live pipeline: (output frame, whether a face was swapped)."""
-    frame = Frame(image=image, index=index, media_time=time_ms / 1000.0, timing=FrameTiming(time.perf_counter()))
+    """One frame through the live pipeline: (output frame, whether a face was swapped); `image` is left as it is."""
+    frame = Frame(image=image.copy(), index=index, media_time=time_ms / 1000.0,  # pasted into in place
+                  timing=FrameTiming(time.perf_counter()))
     swapper.locate(frame)
     swapper.swap(frame)
     return frame.output, bool(frame.boxes) and not frame.failed
