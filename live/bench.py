@@ -108,6 +108,7 @@ def measure(loop: LiveLoop, args: argparse.Namespace) -> tuple[Profiler, dict]:
     bench = {"fps": args.fps, "size": list(args.size), "seconds": args.seconds, "cores": os.cpu_count(),
              "load_before": load_average()}
     loop.profiler.info.update(bench=bench)
+    loop.profiler.records.reserve(int(args.seconds * args.fps) + 1)  # the records' memory taken now, not as it runs
     memory = RssSampler()
     try:
         memory.start()

@@ -123,17 +123,84 @@ class FrameRecord:
                 **{f"{s}_ms": v * 1e3 for s, v in t.stages().items()}}
 
 
+RECORD_FIELDS = ("index", "faces", "failed", "signal", "captured_at", "delivered_at", *STAGES)
+_COLUMN = {name: i for i, name in enumerate(RECORD_FIELDS)}
+CHUNK_FRAMES = 1024
+
+
+class FrameLog:
+    """Per-frame records as rows of float64 chunks: 104 bytes a frame and no Python objects per frame.
+
+    Keeps the newest `capacity` frames (None: all). `reserve(n)` allocates and touches room for n
+    frames up front, so a run of known length (the benchmark) adds nothing to memory as it goes.
+    Iterating gives FrameRecord objects, built on demand.
+    """
+
+    def __init__(self, capacity: int | None = None):
+        self.capacity = capacity
+        self._chunks: list[np.ndarray] = []
+        self._spare: list[np.ndarray] = []  # allocated, not yet (or no longer) holding records
+        self._first = 0  # row of the oldest record in self._chunks[0]
+        self._count = 0
+
+    def reserve(self, frames: int) -> None:
+        """Make room for `frames` more records now (bounded by the capacity)."""
+        frames = min(frames, self.capacity) if self.capacity is not None else frames
+        have = len(self._chunks) * CHUNK_FRAMES - self._first - self._count + len(self._spare) * CHUNK_FRAMES
+        for _ in range(max(0, -(-(frames - have) // CHUNK_FRAMES))):
+            self._spare.append(np.full((CHUNK_FRAMES, len(RECORD_FIELDS)), np.nan))  # full, not empty: pages touched
+
+    def append(self, index: int, faces: int, failed: bool, signal: bool, timing: FrameTiming) -> None:
+        """Add one delivered frame, dropping the oldest beyond the capacity."""
+        row = self._first + self._count
+        if row == len(self._chunks) * CHUNK_FRAMES:
+            self._chunks.append(self._spare.pop() if self._spare
+                                else np.empty((CHUNK_FRAMES, len(RECORD_FIELDS))))
+        delivered = timing.delivered_at if timing.delivered_at is not None else np.nan
+        self._chunks[row // CHUNK_FRAMES][row % CHUNK_FRAMES] = (
+            index, faces, failed, signal, timing.captured_at, delivered, *(getattr(timing, st) for st in STAGES))
+        self._count += 1
+        if self.capacity is not None and self._count > self.capacity:
+            self._first += 1
+            self._count -= 1
+            if self._first == CHUNK_FRAMES:  # the oldest chunk is all dropped: recycle it
+                self._spare.append(self._chunks.pop(0))
+                self._first = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def array(self) -> np.ndarray:
+        """A copy of the records, oldest first: one row per frame, columns as in RECORD_FIELDS."""
+        if not self._count:
+            return np.zeros((0, len(RECORD_FIELDS)))
+        return np.concatenate(self._chunks)[self._first:self._first + self._count]
+
+    def __iter__(self):
+        for row in self.array():
+            yield record_from_row(row)
+
+
+def record_from_row(row: np.ndarray) -> FrameRecord:
+    """The FrameRecord of one FrameLog row."""
+    delivered = float(row[_COLUMN["delivered_at"]])
+    timing = FrameTiming(captured_at=float(row[_COLUMN["captured_at"]]),
+                         delivered_at=None if np.isnan(delivered) else delivered,
+                         **{st: float(row[_COLUMN[st]]) for st in STAGES})
+    return FrameRecord(int(row[0]), int(row[1]), bool(row[2]), bool(row[3]), timing)
+
+
 class Profiler:
     """Thread-safe collector of frame records and counters (in, out, dropped, failed).
 
-    Keeps the last `max_records` frames (None: all of them, for a --profile report), so a
-    camera left running for hours does not grow without bound; the counters cover the whole run.
+    Keeps the last `max_records` frames in a FrameLog (None: all of them, for a --profile report),
+    so a camera left running for hours does not grow without bound; the counters cover the whole run.
     """
 
     def __init__(self, max_records: int | None = 100_000, window_s: float = 1.0):
         self._lock = threading.Lock()
         self.window_s = window_s
-        self.records: deque[FrameRecord] = deque(maxlen=max_records)
+        self.records = FrameLog(max_records)
         self.frames_in = self.frames_out = self.dropped = self.failed = 0
         self.started_at = time.perf_counter()
         self.stopped_at: float | None = None
@@ -163,7 +230,7 @@ class Profiler:
             now = timing.delivered_at or time.perf_counter()
             self._recent_out.append((now, timing.latency))
             self._trim(now)
-            self.records.append(FrameRecord(index, faces, failed, signal, timing))
+            self.records.append(index, faces, failed, signal, timing)
 
     def stop(self) -> None:
         """Mark the end of the run (for overall rates)."""
@@ -190,20 +257,23 @@ class Profiler:
     def summary(self) -> dict:
         """Counts, overall rates and per-stage / end-to-end percentiles in milliseconds."""
         with self._lock:
-            records = list(self.records)
+            rows = self.records.array()
             counts = {"frames_in": self.frames_in, "frames_out": self.frames_out,
                       "dropped": self.dropped, "failed": self.failed}
         end = self.stopped_at or time.perf_counter()
         elapsed = max(end - self.started_at, 1e-9)
-        swapped = [r for r in records if r.signal]
+        col = lambda name: rows[:, _COLUMN[name]]  # noqa: E731
+        live = rows[col("signal") > 0]
+        at = lambda name: live[:, _COLUMN[name]]  # noqa: E731
         ms = lambda vals: {k: v * 1e3 for k, v in percentiles(vals).items()}  # noqa: E731
-        stages = {s: ms([getattr(r.timing, s) for r in swapped]) for s in STAGES}
-        stages["end_to_end"] = ms([r.timing.latency for r in swapped])
-        stages["processing"] = ms([r.timing.processing for r in swapped])
-        core = [r.timing.landmarks + r.timing.infer for r in swapped]
-        core_mean = float(np.mean(core)) if core else 0.0
-        overhead = float(np.mean([r.timing.processing for r in swapped])) / core_mean if core_mean > 0 else float("nan")
-        counts["swapped"] = sum(1 for r in records if r.faces and not r.failed)
+        stages = {st: ms(at(st)) for st in STAGES}
+        latency = at("delivered_at") - at("captured_at")
+        stages["end_to_end"] = ms(np.where(np.isnan(latency), 0.0, latency))  # as FrameTiming.latency: 0 if undelivered
+        processing = sum(at(st) for st in PROCESSING_STAGES) if len(live) else np.zeros(0)
+        stages["processing"] = ms(processing)
+        core_mean = float(np.mean(at("landmarks") + at("infer"))) if len(live) else 0.0
+        overhead = float(np.mean(processing)) / core_mean if core_mean > 0 else float("nan")
+        counts["swapped"] = int(((col("faces") > 0) & (col("failed") == 0)).sum())
         return {**counts, "seconds": elapsed, "fps_in": counts["frames_in"] / elapsed,
                 "fps_out": counts["frames_out"] / elapsed,
                 "dropped_percent": 100.0 * counts["dropped"] / max(counts["frames_in"], 1),

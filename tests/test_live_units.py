@@ -13,7 +13,7 @@ from faces import TEMPLATE_ID, align_face, create_landmarker, read_image
 from live.backends import from_model_output, live_cpu_threads, to_model_input
 from live.composite import (CompositeSettings, blend_mask, composite_face, draw_label, label_box, lct, rct,
                             seamless_paste)
-from live.profiler import FrameTiming, Profiler, StageTimer
+from live.profiler import CHUNK_FRAMES, FrameLog, FrameTiming, Profiler, StageTimer
 from live.rss import RssSampler
 from live.queues import END, FrameQueue
 from live.tracking import LandmarkSmoother, OneEuroFilter
@@ -275,3 +275,36 @@ def test_profiler_keeps_bounded_state_without_a_status_line():
             time.sleep(0.01)
     assert len(p.records) == 50 and len(p._recent_in) < 200 and len(p._recent_out) < 200
     assert p.frames_in == p.frames_out == 300
+    assert [r.index for r in p.records] == list(range(250, 300))
+
+
+def test_frame_log_keeps_the_newest_records_across_chunks_and_gives_them_back_exactly():
+    log = FrameLog(capacity=CHUNK_FRAMES + 100)
+    timings = []
+    for i in range(3 * CHUNK_FRAMES + 7):
+        t = FrameTiming(captured_at=1000.0 + i, landmarks=i * 1e-4, infer=0.25, composite=i % 3 * 1e-3)
+        t.delivered_at = t.captured_at + 0.02
+        timings.append(t)
+        log.append(i, i % 2, i % 5 == 0, i % 7 != 0, t)
+    assert len(log) == CHUNK_FRAMES + 100 and len(log._chunks) <= 3  # old chunks recycled, not kept
+    records = list(log)
+    first = 3 * CHUNK_FRAMES + 7 - len(log)
+    assert [r.index for r in records] == list(range(first, 3 * CHUNK_FRAMES + 7))
+    r = records[-1]
+    i = r.index
+    assert (r.faces, r.failed, r.signal) == (i % 2, i % 5 == 0, i % 7 != 0)
+    assert r.timing.stages() == timings[i].stages() and r.timing.latency == pytest.approx(0.02)
+
+
+def test_frame_log_reserve_takes_the_memory_up_front():
+    from live.rss import current_rss
+    log = FrameLog()
+    log.reserve(20 * CHUNK_FRAMES)  # about 2 MiB
+    reserved = {id(c) for c in log._spare}
+    before = current_rss()
+    t = FrameTiming(captured_at=1.0, delivered_at=1.01)
+    for i in range(20 * CHUNK_FRAMES):
+        log.append(i, 1, False, True, t)
+    assert len(log) == 20 * CHUNK_FRAMES and not log._spare
+    assert {id(c) for c in log._chunks} == reserved  # no chunk allocated while frames came
+    assert current_rss() - before < 0.5 * 2**20  # and filling the reserved rows committed no new pages
