@@ -117,7 +117,7 @@ def measure(loop: LiveLoop, args: argparse.Namespace) -> tuple[Profiler, dict]:
         memory.stop()
         loop.swapper.close()
         bench["load_after"] = load_average()
-    return profiler, memory.summary()
+    return profiler, memory.summary(warmup_s=max(5.0, args.seconds / 3))  # allocators and caches settle first
 
 
 def print_results(profiler: Profiler, memory: dict, json_path: str | None) -> None:
