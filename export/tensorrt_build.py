@@ -11,9 +11,7 @@ The module imports without TensorRT; `import_tensorrt` says in one line when it 
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -25,6 +23,7 @@ import onnx
 from export.contract import ModelContract
 from export.precision import as_fp16
 from export.source import ExportError
+from faces.fileio import atomic_write_bytes, sha256_of
 
 ENGINE_FORMAT = "swapcam-engine-1"
 TIMING_CACHE_NAME = "tensorrt-timing.cache"
@@ -123,16 +122,16 @@ def build_engine(fp32_model: onnx.ModelProto, onnx_path: Path, contract: ModelCo
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise ExportError("TensorRT could not build the engine (its log above says why)")
-    _write_atomically(files.engine, bytes(plan))
-    _write_atomically(files.timing_cache, bytes(config.get_timing_cache().serialize()))
+    atomic_write_bytes(files.engine, bytes(plan))
+    atomic_write_bytes(files.timing_cache, bytes(config.get_timing_cache().serialize()))
     sidecar = {
         "format": ENGINE_FORMAT, "tensorrt_version": str(trt.__version__), "gpu": gpu_description(),
         "precision": "fp16", "typing": "weak (BuilderFlag.FP16)" if weakly_typed else "strong (float16 graph)",
         "workspace_mib": workspace_mib, "max_batch": MAX_DYNAMIC_BATCH if contract.batch == "dynamic" else 1,
-        "onnx_file": Path(onnx_path).name, "onnx_sha256": _sha256(Path(onnx_path)),
+        "onnx_file": Path(onnx_path).name, "onnx_sha256": sha256_of(onnx_path),
         "build_seconds": round(time.monotonic() - started, 1), "contract": contract.to_json(),
     }
-    _write_atomically(files.sidecar, (json.dumps(sidecar, indent=2) + "\n").encode("utf-8"))
+    atomic_write_bytes(files.sidecar, (json.dumps(sidecar, indent=2) + "\n").encode("utf-8"))
     log(f"wrote {files.engine} ({files.engine.stat().st_size / 2**20:.1f} MiB) for {sidecar['gpu']}")
     return files
 
@@ -154,23 +153,3 @@ def _timing_cache(config, path: Path, log):
             pass
         log(f"the timing cache {path} does not fit this TensorRT/GPU; starting a new one")
     return config.create_timing_cache(b"")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

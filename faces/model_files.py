@@ -1,7 +1,6 @@
 """Find and fetch the third-party model files the landmark backends need, verified by sha256."""
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import tempfile
@@ -9,6 +8,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from faces.fileio import sha256_of
 
 
 class ModelFileError(RuntimeError):
@@ -37,15 +38,6 @@ def cache_dir() -> Path:
     """The per-user cache folder for swapcam's downloaded model files."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "swapcam"
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def where_to_get(model: ModelFile) -> str:

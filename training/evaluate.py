@@ -31,7 +31,8 @@ from live.profiler import FrameTiming
 from live.swapper import FaceSwapper, SwapSettings
 from training.checkpoint import CheckpointError, load_checkpoint
 from training.cli import OneLineParser, non_negative_int, positive_int
-from training.faceset import FacesetError, atomic_write_bytes
+from faces.fileio import atomic_write_bytes
+from training.faceset import FacesetError
 from training.identity import FACESET_FACES, FaceEmbedder, Identity, ScorerUnavailable, faceset_identity, \
     gallery_identities, nearest
 from training.metrics import eye_open, face_sharpness, head_pose, landmark_error, mouth_open

@@ -13,13 +13,13 @@ rewrites the index atomically, so an interrupted extraction keeps every face it 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from faces import COVERAGES, TEMPLATE_ID
+from faces.fileio import atomic_write_bytes
 
 FORMAT = "swapcam-faceset-1"
 INDEX_NAME = "faceset.json"
@@ -165,17 +165,3 @@ class FacesetWriter:
         index = {"format": FORMAT, "size": self.size, "coverage": self.coverage, "template_id": TEMPLATE_ID,
                  "faces": self.entries}
         atomic_write_bytes(self.root / INDEX_NAME, json.dumps(index, separators=(",", ":")).encode("utf-8"))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that a crash leaves either the old file or the new one, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from faces import align_face
-from training.faceset import atomic_write_bytes
+from faces.fileio import atomic_write_bytes
 
 TILE = 128
 PAIRS_PER_ROW = 4

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from training.data import FaceBank, to_model_input
-from training.faceset import atomic_write_bytes
+from faces.fileio import atomic_write_bytes
 from training.losses import LossConfig, face_loss, masked_psnr, masked_ssim
 from training.model import SwapModel
 

@@ -32,7 +32,8 @@ from training.checkpoint import load_checkpoint
 from training.cli import OneLineParser, positive_float, positive_int
 from training.evaluate import USER_ERRORS, EvaluationRequest, run_evaluation
 from training.extract import MediaError, extract
-from training.faceset import Faceset, FacesetWriter, atomic_write_bytes
+from faces.fileio import atomic_write_bytes
+from training.faceset import Faceset, FacesetWriter
 from training.identity import FaceEmbedder
 from training.metrics_summary import summary_table
 from training.model import PRESETS
