@@ -19,7 +19,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from faces.cli import OneLineParser, at_least, quiet_opencv
+from faces.cli import OneLineParser, at_least, parse_size, quiet_opencv
 from faces.image import FaceInputError
 from faces.landmarks import BACKENDS, create_landmarker
 from faces.media import MediaSource
@@ -27,17 +27,6 @@ from faces.model_files import ModelFileError
 
 PROG = "python -m faces.bench"
 WARMUP_FRAMES = 5
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'640x480' -> (640, 480)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 640x480") from None
-    if w < 16 or h < 16:
-        raise argparse.ArgumentTypeError(f"{text!r} is too small")
-    return w, h
 
 
 def cover(image: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -26,9 +26,20 @@ def at_least(minimum: int):
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"{value} is below the minimum of {minimum}")
+            raise argparse.ArgumentTypeError(f"{value} is not at least {minimum}")
         return value
     return parse
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """argparse type: 'WxH' such as '640x480' -> (640, 480), each side at least 16 pixels."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 640x480, not {text!r}") from None
+    if w < 16 or h < 16:
+        raise argparse.ArgumentTypeError(f"size {text} is too small")
+    return w, h
 
 
 def quiet_opencv() -> None:

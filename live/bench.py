@@ -18,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 
+from faces.cli import parse_size
 from faces.landmarks import BACKENDS as LANDMARK_BACKENDS
 from live.backends import BACKENDS, live_cpu_threads
 from live.cli import USER_ERRORS, build_loop, build_parser as live_parser, thread_count
@@ -26,17 +27,6 @@ from live.profiler import STAGES, Profiler
 from live.rss import RssSampler
 from live.sinks import NullSink
 from live.sources import SourceInfo, VideoFileSource
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'640x480' -> (640, 480)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 640x480, not {text!r}") from None
-    if w < 16 or h < 16:
-        raise argparse.ArgumentTypeError(f"size {text} is too small")
-    return w, h
 
 
 def add_clip_options(p: argparse.ArgumentParser, size: str = "640x480") -> None:

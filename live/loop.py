@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from live.capture import CaptureThread
 from live.frame import Frame
@@ -95,18 +95,24 @@ class LiveLoop:
             self.log(f"{failed - self._reported_failures} frame(s) failed and went out unswapped; last: {self._last_error}")
         self._reported_failures = failed
 
+    def _frames(self, inq: FrameQueue, wait_stage: str) -> Iterator[Frame]:
+        """The frames of `inq` until the end of the stream or another thread's fatal error; each is charged
+        the time it waited to `wait_stage`."""
+        while True:
+            frame = inq.get(POLL_S)
+            if frame is END:
+                return
+            if frame is None:
+                if self.errors:
+                    return
+                continue
+            frame.timing.lap(wait_stage)
+            yield frame
+
     def _stage(self, inq: FrameQueue, outq: FrameQueue, work: Callable[[Frame], None], wait_stage: str) -> None:
         """Take frames from `inq`, do `work`, pass them on; close `outq` at the end of the stream."""
         try:
-            while True:
-                frame = inq.get(POLL_S)
-                if frame is END:
-                    break
-                if frame is None:
-                    if self.errors:
-                        break
-                    continue
-                frame.timing.lap(wait_stage)
+            for frame in self._frames(inq, wait_stage):
                 work(frame)
                 if frame.error:
                     self._last_error = frame.error
@@ -122,15 +128,7 @@ class LiveLoop:
         """Write each frame to every sink, record its timing; close the sinks at the end, whatever happens."""
         inq = self.queues[2]
         try:
-            while True:
-                frame = inq.get(POLL_S)
-                if frame is END:
-                    break
-                if frame is None:
-                    if self.errors:
-                        break
-                    continue
-                frame.timing.lap("queue")
+            for frame in self._frames(inq, "queue"):
                 with StageTimer(frame.timing, "output"):
                     for sink in self.sinks:
                         sink.write(frame)
