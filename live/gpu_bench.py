@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from faces import TEMPLATE_ID, create_landmarker
+from faces.cli import at_least
 from faces.landmarks import BACKENDS as LANDMARK_BACKENDS
 from live.bench import add_clip_options, check_json_folder, measure, paced_clip, print_results
 from live.cli import USER_ERRORS
@@ -35,13 +36,6 @@ from training.model import PRESETS, SwapModel
 PROG = "python -m live.gpu_bench"
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number, 1 or more."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number, 1 or more, not {text!r}")
-    return int(text)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Options of python -m live.gpu_bench."""
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.strip().splitlines()[0])
@@ -53,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cuda (default), or cpu to try the script without a GPU (fp32, no graphs)")
     p.add_argument("--no-fp16", action="store_true", help="run the network in fp32")
     p.add_argument("--no-graphs", action="store_true", help="run the network eagerly instead of as a CUDA graph")
-    p.add_argument("--model-runs", type=positive_int, default=200,
+    p.add_argument("--model-runs", type=at_least(1), default=200,
                    help="calls timed for the model-alone figures (default 200)")
     p.add_argument("--landmarks", default="auto", choices=["auto", *LANDMARK_BACKENDS], help="landmark backend")
     return p
