@@ -109,10 +109,12 @@ def blend_mask(model_mask: np.ndarray, hull: np.ndarray, settings: CompositeSett
 
 
 def seamless_paste(frame: np.ndarray, crop: np.ndarray, mask: np.ndarray, inverse: np.ndarray,
-                   out: np.ndarray | None = None) -> np.ndarray:
-    """Poisson-blend `crop` (0-255 scale, crop space) into `frame` through `inverse`, inside the face box only."""
+                   out: np.ndarray | None = None, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Poisson-blend `crop` (0-255 scale, crop space) into `frame` through `inverse`, inside the face box only.
+
+    `box`: what `paste_box` gives for this mask, when already known."""
     result = frame.copy() if out is None else out
-    box = paste_box(inverse, crop.shape, frame.shape, mask)
+    box = box or paste_box(inverse, crop.shape, frame.shape, mask)
     if box is None:
         return result
     x0, y0, x1, y1 = box
@@ -161,7 +163,7 @@ def prepare_face(aligned: AlignedFace, face: np.ndarray, model_mask: np.ndarray,
 def paste_face(out: np.ndarray, prepared: PreparedFace, settings: CompositeSettings) -> tuple[int, int, int, int]:
     """Paste a prepared face into `out` in place (blend, or Poisson with `settings.seamless`); returns its box."""
     if settings.seamless:
-        seamless_paste(out, prepared.face, prepared.mask, prepared.inverse, out=out)
+        seamless_paste(out, prepared.face, prepared.mask, prepared.inverse, out=out, box=prepared.box)
     else:
         paste_back(out, prepared.face, prepared.mask, prepared.inverse, out=out, box=prepared.box)
     return prepared.box

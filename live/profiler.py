@@ -56,11 +56,6 @@ class FrameTiming:
         """Capture-to-output latency in seconds (0 until delivered)."""
         return 0.0 if self.delivered_at is None else self.delivered_at - self.captured_at
 
-    @property
-    def processing(self) -> float:
-        """Seconds of work (no waiting) spent on this frame."""
-        return sum(getattr(self, s) for s in PROCESSING_STAGES)
-
     def stages(self) -> dict[str, float]:
         """Stage name -> seconds, in pipeline order."""
         return {s: getattr(self, s) for s in STAGES}

@@ -25,13 +25,13 @@ import numpy as np
 
 from export.contract import ContractError
 from faces import FaceInputError, MediaSource, ModelFileError, create_landmarker
+from faces.fileio import atomic_write_bytes
 from live.backends import BACKENDS, BackendError, create_backend
 from live.frame import Frame
 from live.profiler import FrameTiming
 from live.swapper import FaceSwapper, SwapSettings
 from training.checkpoint import CheckpointError, load_checkpoint
 from training.cli import OneLineParser, non_negative_int, positive_int
-from faces.fileio import atomic_write_bytes
 from training.faceset import FacesetError
 from training.identity import FACESET_FACES, FaceEmbedder, Identity, ScorerUnavailable, faceset_identity, \
     gallery_identities, nearest

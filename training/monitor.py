@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import torch
 
-from training.data import FaceBank, to_model_input
 from faces.fileio import atomic_write_bytes
+from training.data import FaceBank, to_model_input
 from training.losses import LossConfig, face_loss, masked_psnr, masked_ssim
 from training.model import SwapModel
 

@@ -28,11 +28,11 @@ import cv2
 
 from export.onnx_export import export_checkpoint
 from export.source import ExportError
+from faces.fileio import atomic_write_bytes
 from training.checkpoint import load_checkpoint
 from training.cli import OneLineParser, positive_float, positive_int
 from training.evaluate import USER_ERRORS, EvaluationRequest, run_evaluation
 from training.extract import MediaError, extract
-from faces.fileio import atomic_write_bytes
 from training.faceset import Faceset, FacesetWriter
 from training.identity import FaceEmbedder
 from training.metrics_summary import summary_table
