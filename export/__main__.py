@@ -6,12 +6,15 @@ import sys
 import time
 
 from export.contract import ContractError
+from faces.cli import INTERRUPTED, OneLineParser, fail
+
+PROG = "python -m export"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line of python -m export."""
-    parser = argparse.ArgumentParser(
-        prog="python -m export",
+    parser = OneLineParser(
+        prog=PROG,
         description="Export the A->B swap path (shared encoder + decoder B) of a swapcam checkpoint to ONNX, with the "
                     "model contract inside, and check it against PyTorch before it lands.")
     parser.add_argument("--checkpoint", required=True, help="training run folder or checkpoint.pt")
@@ -31,7 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the export; 0 on success, 1 with one line on stderr when it cannot be made or fails its checks."""
+    """Run the export; 0 on success, USER_ERROR with one line on stderr when it cannot be made or fails its checks."""
     args = parse_args(argv)
     started = time.monotonic()
 
@@ -46,13 +49,12 @@ def main(argv: list[str] | None = None) -> int:
                                    int8_faceset=args.int8, dfm=args.dfm, tensorrt=args.tensorrt,
                                    dynamic_batch=args.dynamic_batch, workspace_mib=args.workspace_mib, log=log)
     except (ExportError, ContractError) as exc:
-        print(f"export: error: {exc}", file=sys.stderr)
-        return 1
+        return fail(PROG, exc)
     except KeyboardInterrupt:
-        print("export: interrupted; nothing was written", file=sys.stderr)
-        return 130
+        print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
+        return INTERRUPTED
     for note in result.notes:
-        print(f"export: {note}", file=sys.stderr)
+        print(f"{PROG}: {note}", file=sys.stderr)
     c = result.contract
     print(f"wrote {result.output} ({result.size_bytes / 2**20:.1f} MiB, {c.precision}, {c.resolution} px {c.coverage}, "
           f"{' -> '.join(c.identities)})")

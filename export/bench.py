@@ -6,7 +6,6 @@ supplies the timed faces). Speed does not depend on what the weights learned.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -16,10 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from export.contract import ContractError, read_contract
-from export.dfm import to_dfm_layout
 from export.parity import onnx_session
-from export.source import ExportError, faceset_faces, random_faces, spread_indices
+from export.source import ExportError, random_faces
 from faces import TEMPLATE_ID
+from faces.cli import OneLineParser, fail
+from faces.tensors import crops_to_tensor, crops_to_uint8, fit_crop, tensor_to_crops
+
+PROG = "python -m export.bench"
 
 
 def time_model(path: Path, faces: np.ndarray, runs: int, warmup: int, threads: int) -> dict:
@@ -69,22 +71,23 @@ def _faceset_coverage(folder: str) -> str:
         raise ExportError(str(exc)) from None
 
 
-def bench_faces(resolution: int, faceset_dir: str | None, count: int = 32) -> np.ndarray:
-    """Faces to time on: crops from `faceset_dir` when given, else smooth random images."""
+def bench_crops(resolution: int, faceset_dir: str | None, count: int = 32) -> np.ndarray:
+    """uint8 BGR crops to time on: from `faceset_dir` when given, else smooth random images."""
     if not faceset_dir:
-        return random_faces(count, resolution)
-    from training.faceset import Faceset, FacesetError
+        faces = random_faces(count, resolution)
+        return crops_to_uint8(tensor_to_crops(faces, faces[:, :1])[0])
+    from training.faceset import Faceset, FacesetError, spread_indices
 
     try:
         faceset = Faceset.load(faceset_dir)
+        return np.stack([fit_crop(faceset.read(i), resolution) for i in spread_indices(len(faceset), count)])
     except FacesetError as exc:
         raise ExportError(str(exc)) from None
-    return faceset_faces(faceset, spread_indices(len(faceset), count), resolution)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Time each model and print one line per model (and JSON with --json); 1 with one line on bad input."""
-    parser = argparse.ArgumentParser(prog="python -m export.bench", description=__doc__.splitlines()[0])
+    """Time each model and print one line per model (and JSON with --json); USER_ERROR with one line on bad input."""
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", default=[], help="an exported .onnx file (repeatable)")
     parser.add_argument("--preset", help="export an untrained network of this preset (fp32 + int8) and time it")
     parser.add_argument("--faceset", help="faceset folder: faces to time on (and int8 calibration for --preset)")
@@ -111,16 +114,15 @@ def main(argv: list[str] | None = None) -> int:
             results = []
             for path in models:
                 contract = read_contract(path)
-                faces = bench_faces(contract.resolution, args.faceset)
-                faces = to_dfm_layout(faces) if contract.layout == "NHWC" else faces
+                crops = bench_crops(contract.resolution, args.faceset)
+                faces = crops_to_tensor(crops, contract.layout, contract.color_order, contract.value_range)
                 log(f"timing {path.name}: {args.runs} runs after {args.warmup} warm-up runs")
                 result = {**time_model(path, faces, args.runs, args.warmup, args.threads),
                           "precision": contract.precision, "resolution": contract.resolution,
                           "preset": contract.preset}
                 results.append(result)
     except (ExportError, ContractError) as exc:
-        print(f"export.bench: error: {exc}", file=sys.stderr)
-        return 1
+        return fail(PROG, exc)
     base = results[0]["median_ms"]
     for r in results:
         print(f"{Path(r['model']).name}: {r['precision']} {r['resolution']} px: median {r['median_ms']:.2f} ms, "

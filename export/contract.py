@@ -10,11 +10,11 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from faces.align import COVERAGES, TEMPLATE_ID
+from faces.tensors import COLOR_ORDERS, LAYOUTS
+
 METADATA_KEY = "swapcam"
 FORMAT_VERSION = 1
-
-LAYOUTS = ("NCHW", "NHWC")
-COLOR_ORDERS = ("RGB", "BGR")
 
 
 class ContractError(ValueError):
@@ -81,8 +81,6 @@ class ModelContract:
 
     def validate(self) -> None:
         """Raise ContractError if any field holds a value the live loop cannot honour."""
-        from faces.align import COVERAGES, TEMPLATE_ID
-
         checks = [
             (isinstance(self.resolution, int) and 16 <= self.resolution <= 2048, f"resolution {self.resolution!r}"),
             (self.coverage in COVERAGES, f"coverage {self.coverage!r}"),

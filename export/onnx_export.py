@@ -13,14 +13,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from export.contract import ContractError, ModelContract, write_contract
+from export.contract import ModelContract, write_contract
 from export.dfm import export_dfm
 from export.graph import OPSET, simplify, staging_path, trace
 from export.parity import ParityReport, torch_outputs, write_verified
 from export.precision import convert
 from export.source import (ExportError, SwapSource, check_direction, faceset_faces, load_source, open_faceset,
-                           random_faces, spread_indices)
+                           random_faces)
 from export.tensorrt_build import EngineFiles, TensorRTUnavailable, build_engine
+from training.faceset import spread_indices
 
 PARITY_FACES = 8
 CALIBRATION_FACES = 64
@@ -60,7 +61,7 @@ def export_checkpoint(checkpoint: str | Path | dict, output: str | Path, directi
         log(f"int8: calibrating on {len(calibration)} faces, checking on {len(inputs)} others from {origin}")
     else:
         inputs, origin = parity_inputs(source, direction)
-    contract = make_contract(source, direction, precision, dynamic_batch)
+    contract = source.contract(direction, precision, "dynamic" if dynamic_batch else "static", opset=OPSET)
     names = [contract.face_output, contract.mask_output]
     swap = source.model.path(direction).eval()
 
@@ -110,20 +111,6 @@ def check_output(output: Path) -> Path:
     except OSError as exc:
         raise ExportError(f"cannot write to {output.parent} ({exc.strerror or type(exc).__name__})") from None
     return output
-
-
-def make_contract(source: SwapSource, direction: str, precision: str, dynamic_batch: bool) -> ModelContract:
-    """The model contract for `source`'s `direction` path stored in `precision`."""
-    contract = ModelContract(resolution=source.resolution, coverage=source.coverage, template_id=source.template_id,
-                             identities=source.path_identities(direction), direction=direction,
-                             batch="dynamic" if dynamic_batch else "static", precision=precision, steps=source.steps,
-                             preset=source.preset,
-                             extra={"opset": OPSET, "model_config": source.model.config.to_dict()})
-    try:
-        contract.validate()
-    except ContractError as exc:
-        raise ExportError(str(exc)) from None
-    return contract
 
 
 def parity_inputs(source: SwapSource, direction: str, count: int = PARITY_FACES) -> tuple[np.ndarray, str]:

@@ -13,7 +13,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from export.contract import ContractError, ModelContract
 from faces import TEMPLATE_ID
+from faces.tensors import crops_to_tensor, fit_crop
 from training.checkpoint import CheckpointError, build_model_from_checkpoint, load_checkpoint
 from training.faceset import Faceset, FacesetError
 from training.model import SwapModel
@@ -47,6 +49,22 @@ class SwapSource:
         """(source person, target person) of the swap path `direction`."""
         first = DIRECTIONS[check_direction(direction)][0]
         return self.identities[first], self.identities[1 - first]
+
+    def contract(self, direction: str = "a2b", precision: str = "fp32", batch: str = "static",
+                 **extra) -> ModelContract:
+        """The model contract of this network's `direction` path stored in `precision` (ExportError if invalid).
+
+        The one place a contract is built: the ONNX export and the live PyTorch backend both call it.
+        """
+        contract = ModelContract(resolution=self.resolution, coverage=self.coverage, template_id=self.template_id,
+                                 identities=self.path_identities(direction), direction=direction, batch=batch,
+                                 precision=precision, steps=self.steps, preset=self.preset,
+                                 extra={"model_config": self.model.config.to_dict(), **extra})
+        try:
+            contract.validate()
+        except ContractError as exc:
+            raise ExportError(str(exc)) from None
+        return contract
 
     def source_faceset(self, direction: str) -> str | None:
         """The faceset of the person fed into the `direction` path, if the checkpoint records one."""
@@ -103,30 +121,10 @@ def open_faceset(folder: str | Path, source: SwapSource) -> Faceset:
 def faceset_faces(faceset: Faceset, indices, resolution: int) -> np.ndarray:
     """Faces `indices` of `faceset` as network input: float32 (N, 3, R, R), RGB in [0, 1]."""
     try:
-        crops = [faceset.read(int(i)) for i in indices]
+        crops = np.stack([fit_crop(faceset.read(int(i)), resolution) for i in indices])
     except FacesetError as exc:
         raise ExportError(str(exc)) from None
-    return faces_to_input(crops, resolution)
-
-
-def faces_to_input(crops_bgr: list[np.ndarray], resolution: int) -> np.ndarray:
-    """Aligned uint8 BGR crops as float32 (N, 3, R, R) RGB in [0, 1], resized to `resolution` if needed."""
-    out = np.empty((len(crops_bgr), 3, resolution, resolution), np.float32)
-    for n, crop in enumerate(crops_bgr):
-        if crop.shape[:2] != (resolution, resolution):
-            shrink = crop.shape[0] > resolution
-            crop = cv2.resize(crop, (resolution, resolution), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-        out[n] = crop[:, :, ::-1].transpose(2, 0, 1) / np.float32(255.0)
-    return out
-
-
-def spread_indices(total: int, count: int, exclude: set[int] | frozenset = frozenset()) -> list[int]:
-    """Up to `count` indices in range(total), evenly spread and not in `exclude`."""
-    pool = [i for i in range(total) if i not in exclude]
-    if len(pool) <= count:
-        return pool
-    picks = np.linspace(0, len(pool) - 1, count).round().astype(int)
-    return [pool[i] for i in dict.fromkeys(picks.tolist())]
+    return crops_to_tensor(crops)
 
 
 def random_faces(count: int, resolution: int, seed: int = 0) -> np.ndarray:

@@ -2,7 +2,7 @@
 crop, or download the mediapipe model file.
 
 Results go to stdout (text, or one JSON document with --json); progress and errors go to stderr.
-Exit status: 0 done, 1 bad input or a failure (one line on stderr), 2 bad arguments, 130 interrupted.
+Exit status: 0 done, 2 bad arguments, bad input or no face for --crop (one line on stderr), 130 interrupted.
 """
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ from pathlib import Path
 import cv2
 
 from faces.align import COVERAGES, align_face
-from faces.cli import OneLineParser, Progress, at_least, quiet_opencv
+from faces.cli import INTERRUPTED, OneLineParser, at_least, fail, progress_bar, quiet_opencv
 from faces.image import FaceInputError
-from faces.landmarks import BACKENDS, Face, create_landmarker
+from faces.face import Face
+from faces.landmarks import BACKENDS, create_landmarker
 from faces.media import MediaSource
-from faces.model_files import FACE_LANDMARKER, ModelFileError, download_model
+from faces.fileio import sha256_of
+from faces.model_files import FACE_LANDMARKER, ModelFileError, cache_dir, download_model
 
 PROG = "python -m faces"
 
@@ -82,45 +84,61 @@ def check_crop_path(path: Path) -> None:
 
 
 def download(args) -> None:
-    """--download-model: fetch, verify and keep the mediapipe model file."""
-    progress = Progress(PROG, f"downloading {FACE_LANDMARKER.name}")
-    kept = download_model(FACE_LANDMARKER, args.dest, url=args.url,
-                          progress=lambda done, total: progress.update(done >> 10, total and total >> 10, "KiB"))
+    """--download-model: fetch, verify and keep the mediapipe model file (unless a verified copy is there already)."""
+    there = Path(args.dest or cache_dir()) / FACE_LANDMARKER.name
+    if there.is_file() and sha256_of(there) == FACE_LANDMARKER.sha256:
+        kept = there
+    else:
+        bars = []  # made on the first bytes, so a failure to connect prints only the error line
+
+        def advance(done: int, total: int | None) -> None:
+            if not bars:
+                bars.append(progress_bar(desc=f"downloading {FACE_LANDMARKER.name}", total=total, unit="B",
+                                         unit_scale=True))
+            bars[0].update(done - bars[0].n)
+        try:
+            kept = download_model(FACE_LANDMARKER, args.dest, url=args.url, progress=advance)
+        finally:
+            for bar in bars:
+                bar.close()
     print(f"{PROG}: kept {kept} (sha256 verified)", file=sys.stderr)
     if args.dest:  # the cache dir is searched anyway; anywhere else has to be pointed at
         print(f"{PROG}: set {FACE_LANDMARKER.env_var}={kept} or pass --model {kept}", file=sys.stderr)
 
 
 def look(args) -> int:
-    """Find the faces in the source, print them, write the crop; 1 if a crop was asked for but no face found."""
+    """Find the faces in the source, print them, write the crop; USER_ERROR if a crop was asked for but no face found."""
     crop_path = Path(args.crop) if args.crop else None
     if crop_path is not None:
         check_crop_path(crop_path)
-    with MediaSource(args.source) as source:
-        mode = "image" if source.kind == "image" else "video"
-        landmarker = create_landmarker(args.backend, mode=mode, max_faces=args.max_faces, model_path=args.model)
-        header = {"source": str(source.path), "kind": source.kind, "width": source.width,
-                  "height": source.height, "backend": landmarker.name}
-        if not args.json:
-            print(f"{source.path}: {source.kind} {source.width}x{source.height}, backend {landmarker.name}")
-        frames, seen, with_faces, crop_written = [], 0, 0, False
-        progress = Progress(PROG, source.path.name)
-        try:
-            for frame in source.frames(args.every):
-                faces = landmarker.detect(frame.image, frame.timestamp_ms)
-                seen += 1
-                with_faces += bool(faces)
-                if faces and crop_path is not None and not crop_written:
-                    write_crop(crop_path, frame.image, faces[0], args.size, args.coverage)
-                    crop_written = True
-                if args.json:
-                    frames.append({"frame": frame.index, "timestamp_ms": frame.timestamp_ms,
-                                   "faces": [face_record(f) for f in faces]})
-                else:
-                    print_frame(f"frame {frame.index}" if source.kind == "video" else "image", faces)
-                progress.update(frame.index + 1, source.frame_count, "frames")
-        finally:
-            landmarker.close()
+    source = MediaSource(args.source)
+    mode = "video" if source.kind == "video" else "image"
+    landmarker = create_landmarker(args.backend, mode=mode, max_faces=args.max_faces, model_path=args.model)
+    header = {"source": str(source.path), "kind": source.kind, "width": source.width,
+              "height": source.height, "backend": landmarker.name}
+    if not args.json:
+        print(f"{source.path}: {source.kind} {source.width}x{source.height}, backend {landmarker.name}")
+    frames, seen, with_faces, crop_written = [], 0, 0, False
+    try:
+        for frame in progress_bar(source.frames(args.every), PROG, total=-(-source.frame_count // args.every),
+                                  unit="frame", disable=source.kind == "image"):
+            if frame.image is None:
+                print(f"{PROG}: skipping {frame.error}", file=sys.stderr)
+                continue
+            faces = landmarker.detect(frame.image, frame.timestamp_ms)
+            seen += 1
+            with_faces += bool(faces)
+            if faces and crop_path is not None and not crop_written:
+                write_crop(crop_path, frame.image, faces[0], args.size, args.coverage)
+                crop_written = True
+            if args.json:
+                frames.append({"file": frame.origin, "frame": frame.number, "timestamp_ms": frame.timestamp_ms,
+                               "faces": [face_record(f) for f in faces]})
+            else:
+                label = {"video": f"frame {frame.number}", "image": "image"}.get(source.kind, Path(frame.origin).name)
+                print_frame(label, faces)
+    finally:
+        landmarker.close()
     if args.json:
         crop = str(crop_path) if crop_written else None
         print(json.dumps({**header, "frames_with_faces": with_faces, "crop": crop, "frames": frames}))
@@ -129,8 +147,7 @@ def look(args) -> int:
         if crop_written:
             print(f"aligned crop ({args.coverage}, {args.size} px) written to {crop_path}")
     if crop_path is not None and not crop_written:
-        print(f"{PROG}: no face found, so no crop written to {crop_path}", file=sys.stderr)
-        return 1
+        return fail(PROG, f"no face found, so no crop written to {crop_path}")
     return 0
 
 
@@ -146,11 +163,10 @@ def main(argv: list[str] | None = None) -> int:
             download(args)
         return look(args) if args.source is not None else 0
     except (FaceInputError, ModelFileError, ValueError, OSError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
+        return fail(PROG, exc)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

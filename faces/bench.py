@@ -19,7 +19,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from faces.cli import OneLineParser, at_least, parse_size, quiet_opencv
+from faces.cli import INTERRUPTED, OneLineParser, at_least, fail, parse_size, quiet_opencv
 from faces.image import FaceInputError
 from faces.landmarks import BACKENDS, create_landmarker
 from faces.media import MediaSource
@@ -108,11 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps({"source": args.source, "results": results}, indent=1) + "\n")
     except (FaceInputError, ModelFileError, ValueError, OSError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
+        return fail(PROG, exc)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     return 0
 
 

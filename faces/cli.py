@@ -1,21 +1,34 @@
-"""Pieces the faces command lines share: one-line argument errors, checked numbers, progress lines."""
+"""What every swapcam command line shares: one-line errors with one exit code, checked numbers, progress bars.
+
+Every command reports a user mistake (a bad option, a missing or foreign file, a model that
+does not fit) as one line, `PROG: error: MESSAGE`, on stderr, and exits with USER_ERROR (2, the
+code argparse uses for bad options). An interruption (Ctrl-C) exits with 130.
+"""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-import time
 
 import cv2
+from tqdm import tqdm
 
-PROGRESS_EVERY_S = 2.0
+USER_ERROR = 2
+INTERRUPTED = 130
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr (exit 2), not a usage dump."""
+    """An ArgumentParser whose errors are one line on stderr (exit USER_ERROR), not a usage dump."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(USER_ERROR, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def fail(prog: str, message: object) -> int:
+    """Print `PROG: error: MESSAGE` (the first line of it) on stderr and return USER_ERROR, the exit code."""
+    text = str(message).strip().splitlines()
+    print(f"{prog}: error: {text[0] if text else type(message).__name__}", file=sys.stderr, flush=True)
+    return USER_ERROR
 
 
 def at_least(minimum: int):
@@ -48,18 +61,23 @@ def quiet_opencv() -> None:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
-class Progress:
-    """Progress lines on stderr, at most one every PROGRESS_EVERY_S seconds."""
+positive_int = at_least(1)      # argparse type: a whole number of at least 1
+non_negative_int = at_least(0)  # argparse type: a whole number of at least 0
 
-    def __init__(self, prog: str, label: str):
-        self.prog, self.label = prog, label
-        self.start = self.last = time.monotonic()
 
-    def update(self, done: int, total: int | None, unit: str) -> None:
-        """Report `done` of `total` units if enough time has passed since the last line."""
-        now = time.monotonic()
-        if now - self.last < PROGRESS_EVERY_S:
-            return
-        self.last = now
-        share = f" of {total} ({100.0 * done / total:.0f}%)" if total else ""
-        print(f"{self.prog}: {self.label}: {done}{share} {unit}, {now - self.start:.0f} s", file=sys.stderr, flush=True)
+def positive_float(text: str) -> float:
+    """argparse type: a number greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value} is not greater than 0")
+    return value
+
+
+def progress_bar(iterable=None, desc: str = "", total: float | None = None, unit: str = "it", **options) -> tqdm:
+    """A tqdm progress bar on stderr with rate and ETA: redrawn twice a second on a terminal, every 10 s in a log."""
+    tty = sys.stderr.isatty()
+    return tqdm(iterable, desc=desc, total=total, unit=unit, file=sys.stderr, dynamic_ncols=True,
+                mininterval=0.5 if tty else 10.0, maxinterval=10.0 if tty else 60.0, **options)

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 
 from faces.image import as_bgr8
-from faces.landmarks import Face, sort_largest_first
+from faces.face import Face, sort_largest_first
 from faces.model_files import ModelFileError, package_file
 
 SHAPE_PREDICTOR_68 = "models/shape_predictor_68_face_landmarks.dat"

@@ -1,4 +1,4 @@
-"""The landmark interface: a frame in, a list of `Face` out, from a backend chosen by name.
+"""Landmark backends chosen by name: a frame in, a list of `faces.face.Face` out.
 
 Every backend returns the 68 iBUG-300W points (jaw 0-16, brows 17-26, nose 27-35, eyes 36-47,
 mouth 48-67, subject's right side first) in frame pixels, so alignment, masks and evaluation
@@ -6,48 +6,9 @@ never care which backend ran.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable
 
-import numpy as np
-
-
-@dataclass(frozen=True)
-class Face:
-    """One face in one frame: 68 iBUG points (float32, frame pixels), box (x0, y0, x1, y1), score."""
-
-    landmarks: np.ndarray
-    box: tuple[float, float, float, float]
-    score: float
-    mesh: np.ndarray | None = field(default=None, repr=False)  # all 478 mediapipe points, if any
-
-    @property
-    def area(self) -> float:
-        """Area of the bounding box in pixels."""
-        return max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1])
-
-
-class Landmarker(Protocol):
-    """What every landmark backend implements."""
-
-    name: str
-
-    def detect(self, frame: np.ndarray, timestamp_ms: int | None = None) -> list[Face]:
-        """Faces in a BGR frame, largest first; an empty list when there is none."""
-
-    def close(self) -> None:
-        """Release native resources."""
-
-
-def box_from_points(points: np.ndarray) -> tuple[float, float, float, float]:
-    """Axis-aligned bounding box of a point set."""
-    lo, hi = points.min(axis=0), points.max(axis=0)
-    return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
-
-
-def sort_largest_first(faces: list[Face]) -> list[Face]:
-    """Faces ordered by bounding-box area, largest first."""
-    return sorted(faces, key=lambda f: f.area, reverse=True)
+from faces.face import Landmarker
 
 
 def _mediapipe(**kwargs) -> Landmarker:
@@ -81,6 +42,16 @@ def create_landmarker(backend: str = "auto", mode: str = "image", max_faces: int
     if backend not in BACKENDS:
         raise ValueError(f"unknown landmark backend {backend!r}; choose from auto, {', '.join(BACKENDS)}")
     return BACKENDS[backend](mode=mode, max_faces=max_faces, model_path=model_path)
+
+
+def auto_choice(model_path: str | None = None) -> tuple[str, str]:
+    """Which backend 'auto' takes here, and why, in words for the user: ('mediapipe' | 'dlib', reason)."""
+    from faces.model_files import FACE_LANDMARKER, ModelFileError, find_model
+    try:
+        return "mediapipe", f"{FACE_LANDMARKER.name} found at {find_model(FACE_LANDMARKER, model_path)}"
+    except ModelFileError:
+        return "dlib", (f"the offline fallback: {FACE_LANDMARKER.name} was not found (`python -m faces "
+                        f"--download-model` fetches it); dlib needs about 4x the time per frame")
 
 
 def _auto(**kwargs) -> Landmarker:

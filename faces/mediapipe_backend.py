@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from faces.image import as_bgr8
-from faces.landmarks import Face, box_from_points, sort_largest_first
+from faces.face import Face, box_from_points, sort_largest_first
 from faces.mediapipe_direct import direct_reader
 from faces.model_files import FACE_LANDMARKER, ModelFileError, find_model
 

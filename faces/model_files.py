@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import platformdirs
+
 from faces.fileio import sha256_of
 
 
@@ -35,9 +37,9 @@ FACE_LANDMARKER = ModelFile(
 
 
 def cache_dir() -> Path:
-    """The per-user cache folder for swapcam's downloaded model files."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "swapcam"
+    """The per-user cache folder for swapcam's downloaded model files, built engines and demo
+    (~/.cache/swapcam on Linux, ~/Library/Caches/swapcam on macOS, %LOCALAPPDATA%\\swapcam\\Cache on Windows)."""
+    return platformdirs.user_cache_path("swapcam", appauthor=False)
 
 
 def where_to_get(model: ModelFile) -> str:

@@ -1,9 +1,7 @@
 """Inference backends, chosen by name: onnxruntime on the CPU, CUDA or TensorRT, a TensorRT engine, or PyTorch.
 
-Every backend turns a batch of aligned BGR uint8 crops into swapped faces (BGR float32 in
-[0, 1]) and masks (float32 in [0, 1]); the model contract says how to feed the model (layout,
-colour order, value range, batch). A GPU backend that was asked for and does not work raises
-BackendError at start: the loop never falls back to the CPU in silence.
+Every backend implements live.inference.InferenceBackend. A GPU backend that was asked for and
+does not work raises BackendError at start: the loop never falls back to the CPU in silence.
 """
 from __future__ import annotations
 
@@ -16,65 +14,9 @@ import numpy as np
 
 from export.contract import ContractError, ModelContract, read_contract
 from faces.model_files import cache_dir
+from live.inference import BackendError, InferenceBackend, check_io, model_input, model_output
 
 ENGINE_SUFFIXES = {".engine", ".plan", ".trt"}
-
-
-class BackendError(RuntimeError):
-    """An inference backend that cannot run here; the message is one line for the user."""
-
-
-class InferenceBackend(Protocol):
-    """What the swap stage calls."""
-
-    name: str               # what actually runs, for the log ("onnxruntime CPUExecutionProvider")
-    contract: ModelContract
-
-    def run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, R, R, 3) BGR uint8 crops -> (faces (N, R, R, 3) BGR float32 [0, 1], masks (N, R, R) float32)."""
-
-
-def to_model_input(crops: np.ndarray, contract: ModelContract, dtype=np.float32) -> np.ndarray:
-    """BGR uint8 crops (N, R, R, 3) as the tensor the contract asks for (layout, colour, range, dtype)."""
-    x = crops.astype(np.float32) * (1.0 / 255.0)
-    if contract.color_order == "RGB":
-        x = x[..., ::-1]
-    lo, hi = contract.value_range
-    if (lo, hi) != (0.0, 1.0):
-        x = x * (hi - lo) + lo
-    if contract.layout == "NCHW":
-        x = x.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(x, dtype=dtype)
-
-
-def from_model_output(face: np.ndarray, mask: np.ndarray, contract: ModelContract) -> tuple[np.ndarray, np.ndarray]:
-    """The model's face and mask tensors as BGR float32 (N, R, R, 3) in [0, 1] and float32 (N, R, R)."""
-    face = np.asarray(face, np.float32)
-    mask = np.asarray(mask, np.float32)
-    if contract.layout == "NCHW":
-        face, mask = face.transpose(0, 2, 3, 1), mask.transpose(0, 2, 3, 1)
-    lo, hi = contract.value_range
-    if (lo, hi) != (0.0, 1.0):
-        face = (face - lo) / (hi - lo)
-    if contract.color_order == "RGB":
-        face = face[..., ::-1]
-    return np.clip(np.ascontiguousarray(face), 0, 1), np.clip(mask[..., 0], 0, 1)
-
-
-def check_io(contract: ModelContract, inputs: dict[str, tuple], outputs: dict[str, tuple], source: str) -> None:
-    """Raise ContractError unless the model's input/output names and input shape match its contract."""
-    if contract.input_name not in inputs:
-        raise ContractError(f"{source}: input {contract.input_name!r} of its contract is not in the model "
-                            f"(it has {', '.join(inputs)})")
-    missing = [n for n in (contract.face_output, contract.mask_output) if n not in outputs]
-    if missing:
-        raise ContractError(f"{source}: outputs {', '.join(missing)} of its contract are not in the model")
-    shape = inputs[contract.input_name]
-    r = contract.resolution
-    want = (r, r, 3) if contract.layout == "NHWC" else (3, r, r)
-    if len(shape) != 4 or any(isinstance(d, int) and d != w for d, w in zip(shape[1:], want)):
-        raise ContractError(f"{source}: input shape {list(shape)} does not match its contract "
-                            f"({contract.layout}, {r} px)")
 
 
 class OnnxBackend:
@@ -116,10 +58,10 @@ class OnnxBackend:
 
     def run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the model on a batch of BGR uint8 crops."""
-        x = to_model_input(crops, self.contract, self._dtype)
+        x = model_input(crops, self.contract, self._dtype)
         face, mask = self.session.run([self.contract.face_output, self.contract.mask_output],
                                       {self.contract.input_name: x})
-        return from_model_output(face, mask, self.contract)
+        return model_output(face, mask, self.contract)
 
 
 def provider_options(provider: str, contract: ModelContract) -> dict:
@@ -150,8 +92,8 @@ class EngineBackend:
 
     def run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the engine on a batch of BGR uint8 crops."""
-        out = self.runner.run(to_model_input(crops, self.contract))
-        return from_model_output(out[self.contract.face_output], out[self.contract.mask_output], self.contract)
+        out = self.runner.run(model_input(crops, self.contract))
+        return model_output(out[self.contract.face_output], out[self.contract.mask_output], self.contract)
 
 
 def _load_engine_runner(path: Path) -> EngineRunner:

@@ -18,15 +18,18 @@ import os
 import sys
 from pathlib import Path
 
-from faces.cli import parse_size
+from faces.cli import USER_ERROR, fail, parse_size
 from faces.landmarks import BACKENDS as LANDMARK_BACKENDS
 from live.backends import BACKENDS, live_cpu_threads
-from live.cli import USER_ERRORS, build_loop, build_parser as live_parser, thread_count
+from live.cli import USER_ERRORS, build_loop, thread_count
+from live.cli import build_parser as live_parser
 from live.loop import LiveLoop
 from live.profiler import STAGES, Profiler
-from live.rss import RssSampler
+from live.rss import RssSampler, load_average
 from live.sinks import NullSink
 from live.sources import SourceInfo, VideoFileSource
+
+PROG = "python -m live.bench"
 
 
 def add_clip_options(p: argparse.ArgumentParser, size: str = "640x480") -> None:
@@ -40,7 +43,7 @@ def add_clip_options(p: argparse.ArgumentParser, size: str = "640x480") -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Options of python -m live.bench."""
-    p = argparse.ArgumentParser(prog="python -m live.bench", description=__doc__.strip().splitlines()[0])
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.strip().splitlines()[0])
     p.add_argument("--model", required=True, help="exported swapcam model")
     add_clip_options(p)
     p.add_argument("--backend", default="auto", choices=sorted(BACKENDS), help="inference backend (default auto)")
@@ -71,14 +74,6 @@ def memory_line(memory: dict) -> str:
             f"end {memory['end_mib']:.1f} MiB; during the run after {memory['warmup_s']:g} s of warm-up "
             f"{memory['growth_after_warmup_mib']:+.1f} MiB"
             + (f" ({memory['slope_mib_per_min']:+.2f} MiB/min)" if math.isfinite(memory["slope_mib_per_min"]) else ""))
-
-
-def load_average() -> float | None:
-    """The machine's 1-minute load average (None where the OS has none): other work skews the timings."""
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return None
 
 
 def machine_line(info: dict) -> str:
@@ -124,7 +119,7 @@ def print_results(profiler: Profiler, memory: dict, json_path: str | None) -> No
 def check_json_folder(prog: str, json_path: str | None) -> bool:
     """False, with one line on stderr, when --json names a file in a folder that does not exist."""
     if json_path and not Path(json_path).resolve().parent.is_dir():
-        print(f"{prog}: error: folder of --json {json_path} does not exist", file=sys.stderr)
+        fail(prog, f"folder of --json {json_path} does not exist")
         return False
     return True
 
@@ -142,13 +137,12 @@ def run_bench(args: argparse.Namespace) -> tuple[Profiler, dict]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: 0 on success, 2 with one line on stderr for a user mistake."""
     args = build_parser().parse_args(argv)
-    if not check_json_folder("live.bench", args.json):
-        return 2
+    if not check_json_folder(PROG, args.json):
+        return USER_ERROR
     try:
         profiler, memory = run_bench(args)
     except USER_ERRORS as exc:
-        print(f"live.bench: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(PROG, exc)
     print_results(profiler, memory, args.json)
     return 0
 

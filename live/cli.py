@@ -4,20 +4,22 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Callable
 
 from export.contract import ContractError
 from faces import FaceInputError, ModelFileError, create_landmarker
+from faces.cli import INTERRUPTED, fail
 from faces.landmarks import BACKENDS as LANDMARK_BACKENDS
 from live.backends import BACKENDS, BackendError, create_backend, live_cpu_threads
 from live.composite import COLOR_TRANSFERS, MASK_MODES, CompositeSettings
-from live.demo import DemoError, run_demo
 from live.loop import LiveLoop
 from live.profiler import Profiler
 from live.sinks import SINKS, SinkError, SinkOptions, create_sink
 from live.sources import Source, SourceError, SourceInfo, open_source
 from live.swapper import FACE_MODES, FaceSwapper, SwapSettings
 
-USER_ERRORS = (SourceError, SinkError, ContractError, BackendError, FaceInputError, ModelFileError, DemoError)
+PROG = "run_live.py"
+USER_ERRORS = (SourceError, SinkError, ContractError, BackendError, FaceInputError, ModelFileError)
 
 
 def thread_count(text: str) -> int:
@@ -30,7 +32,7 @@ def thread_count(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """All of run_live.py's options."""
     p = argparse.ArgumentParser(
-        prog="run_live.py",
+        prog=PROG,
         description="Swap faces live: camera, video or images in; virtual camera, window, file or nothing out. "
                     "Prints a status line every second and a latency table at the end.")
     p.add_argument("--model", help="exported swapcam model (.onnx; a TensorRT .engine with --backend tensorrt; "
@@ -141,18 +143,24 @@ def write_profile(args: argparse.Namespace, profiler: Profiler) -> None:
         print(f"profile plot: {plot_profile(profiler.records, args.profile_plot)}", file=sys.stderr)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: 0 on success, 2 with one line on stderr for a user mistake."""
+def main(argv: list[str] | None = None, demo: Callable[[argparse.Namespace], Profiler] | None = None,
+         demo_errors: tuple[type[BaseException], ...] = ()) -> int:
+    """Entry point: 0 on success, USER_ERROR with one line on stderr for a user mistake.
+
+    `demo` runs `--demo` (the demo builds a model with training and export, so it lives in the layer
+    above live/ and run_live.py hands it in); `demo_errors` are its user errors.
+    """
     args = build_parser().parse_args(argv)
     try:
         check_outputs(args)
-        profiler = run_demo(args) if args.demo else run(args)
-    except USER_ERRORS as exc:
-        print(f"run_live.py: error: {exc}", file=sys.stderr)
-        return 2
+        if args.demo and demo is None:
+            raise SourceError("--demo is run by run_live.py")
+        profiler = demo(args) if args.demo else run(args)
+    except (*USER_ERRORS, *demo_errors) as exc:
+        return fail(PROG, exc)
     except KeyboardInterrupt:  # Ctrl-C before the loop started (the loop itself stops cleanly)
-        print("run_live.py: interrupted", file=sys.stderr)
-        return 130
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return INTERRUPTED
     print(profiler.table(), file=sys.stderr)
     write_profile(args, profiler)
     return 0

@@ -1,19 +1,26 @@
-"""Resident memory (RSS) of this process, sampled once a second in a thread, for the benchmark's memory figures."""
+"""Process figures for the benchmarks: resident memory (RSS) sampled once a second in a thread, and the load."""
 from __future__ import annotations
 
-import os
 import threading
 import time
 
 import numpy as np
+import psutil
 
 
 def current_rss() -> int | None:
-    """This process's resident set size in bytes now, or None where the OS does not tell (no /proc)."""
+    """This process's resident set size in bytes now (psutil), or None where the OS does not tell."""
     try:
-        with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError, AttributeError):
+        return psutil.Process().memory_info().rss
+    except (psutil.Error, OSError):
+        return None
+
+
+def load_average() -> float | None:
+    """The machine's 1-minute load average (psutil emulates it on Windows), or None: other work skews timings."""
+    try:
+        return psutil.getloadavg()[0]
+    except (psutil.Error, OSError, AttributeError):
         return None
 
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from live.frame import Frame
-from live.sources import IMAGE_SUFFIXES
+from faces.media import IMAGE_SUFFIXES
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv"}
 

@@ -18,9 +18,9 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
-from faces import FaceInputError, as_bgr8, read_image
+from faces import FaceInputError, MediaSource, as_bgr8
+from faces.media import media_kind
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 DEFAULT_FPS = 25.0
 
 
@@ -140,50 +140,53 @@ class VideoFileSource:
     """A video file, paced at its own fps (or `fps`) like a camera, or as fast as possible with pacing off.
 
     `size` resizes every frame to (width, height); `loop` restarts at the end; `seconds` stops
-    after that much media time.
+    after that much media time. Frames are read by faces' MediaSource.
     """
 
     def __init__(self, path: str | Path, pacing: bool = True, fps: float | None = None,
                  size: tuple[int, int] | None = None, loop: bool = False, seconds: float | None = None):
         self.path, self.pacing, self.fps_override = Path(path), pacing, fps
         self.size, self.loop, self.seconds = size, loop, seconds
-        self._cap = None
+        self._media: MediaSource | None = None
+        self._frames = None
         self._count = 0
         self._start = 0.0
         self.fps = DEFAULT_FPS
-
-    def _open_capture(self):
-        with quiet_opencv():
-            cap = cv2.VideoCapture(str(self.path))
-        if not cap.isOpened():
-            raise SourceError(f"cannot read {self.path} as a video")
-        return cap
 
     def open(self) -> SourceInfo:
         """Open the file and check that it decodes; raise SourceError if it does not."""
         if not self.path.is_file():
             raise SourceError(f"no such video file: {self.path}")
-        self.close()
-        cap = self._open_capture()
-        ok, frame = cap.read()
-        if not ok or frame is None:
-            cap.release()
-            raise SourceError(f"cannot read {self.path} as a video (no decodable frame)")
-        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-        self._cap, self._count = cap, 0
-        self.fps = float(self.fps_override or cap.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS)
-        w, h = self.size or (frame.shape[1], frame.shape[0])
+        try:
+            media = MediaSource(self.path)
+        except FaceInputError as exc:
+            raise SourceError(str(exc)) from None
+        if media.kind != "video":
+            raise SourceError(f"cannot read {self.path} as a video")
+        self._media, self._frames, self._count = media, media.frames(), 0
+        self.fps = float(self.fps_override or media.fps or DEFAULT_FPS)
+        w, h = self.size or (media.width, media.height)
         return SourceInfo(f"video {self.path.name}", int(w), int(h), self.fps, live=self.pacing)
+
+    def _next_image(self) -> np.ndarray | None:
+        try:
+            for _ in range(2):  # a second try after rewinding a looped clip
+                frame = next(self._frames, None)
+                if frame is not None:
+                    return frame.image
+                if not (self.loop and self._count):
+                    return None
+                self._frames = self._media.frames()
+        except FaceInputError as exc:
+            raise SourceError(str(exc)) from None
+        return None
 
     def read(self) -> tuple[np.ndarray, float] | None:
         """The next frame (after waiting for its due time when paced), or None at the end."""
-        if self._cap is None or (self.seconds is not None and self._count >= self.seconds * self.fps):
+        if self._media is None or (self.seconds is not None and self._count >= self.seconds * self.fps):
             return None
-        ok, frame = self._cap.read()
-        if not ok and self.loop and self._count:
-            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            ok, frame = self._cap.read()
-        if not ok or frame is None:
+        frame = self._next_image()
+        if frame is None:
             return None
         if self.size:
             frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
@@ -198,10 +201,10 @@ class VideoFileSource:
         return frame, media_time
 
     def close(self) -> None:
-        """Release the file."""
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+        """Stop reading the file."""
+        if self._frames is not None:
+            self._frames.close()
+        self._media, self._frames = None, None
 
 
 class ImageSource:
@@ -209,38 +212,36 @@ class ImageSource:
 
     def __init__(self, path: str | Path, fps: float = DEFAULT_FPS):
         self.path, self.fps = Path(path), fps
-        self._paths: list[Path] = []
+        self._frames = None
         self._next = 0
 
     def open(self) -> SourceInfo:
         """List the images and check the first one reads."""
-        if self.path.is_dir():
-            self._paths = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not self._paths:
-                raise SourceError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {self.path}")
-        else:
-            self._paths = [self.path]
         try:
-            first = read_image(self._paths[0])
+            media = MediaSource(self.path)
         except FaceInputError as exc:
             raise SourceError(str(exc)) from None
-        self._next = 0
-        return SourceInfo(f"images {self.path.name}", first.shape[1], first.shape[0], self.fps, live=False,
-                          stills=True)
+        if media.kind == "video" or not media.width:
+            raise SourceError(f"no readable image in {self.path}")
+        self._frames, self._next = media.frames(), 0
+        return SourceInfo(f"images {self.path.name}", media.width, media.height, self.fps, live=False, stills=True)
 
     def read(self) -> tuple[np.ndarray, float] | None:
         """The next image (unreadable ones are skipped with a line on stderr), or None after the last."""
-        while self._next < len(self._paths):
-            path, n = self._paths[self._next], self._next
+        for frame in self._frames or ():
+            n = self._next
             self._next += 1
-            try:
-                return read_image(path), n / self.fps
-            except FaceInputError as exc:
-                print(f"skipping {path.name}: {exc}", file=sys.stderr)
+            if frame.image is None:
+                print(f"skipping {Path(frame.origin).name}: {frame.error}", file=sys.stderr)
+                continue
+            return frame.image, n / self.fps
         return None
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Stop reading."""
+        if self._frames is not None:
+            self._frames.close()
+            self._frames = None
 
 
 class PhotoMotionSource:
@@ -303,7 +304,11 @@ def open_source(spec: str, pacing: bool = True, width: int | None = None, height
         path = Path(spec)
         if not path.exists():
             raise SourceError(f"no such source: {spec} (give a camera index, a video, an image or a folder)")
-        if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
+        try:
+            kind = media_kind(path)
+        except FaceInputError as exc:
+            raise SourceError(str(exc)) from None
+        if kind != "video":
             source = ImageSource(path)
         else:
             size = (width, height) if width and height else None

@@ -1,13 +1,12 @@
 """The PyTorch backend: run a training checkpoint's A->B path directly, for debugging a model before export,
-and, on an NVIDIA GPU, in fp16 replayed as a CUDA graph (what python -m live.gpu_bench measures)."""
+and, on an NVIDIA GPU, in fp16 replayed as a CUDA graph (what python -m evaluation.gpu_bench measures)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from export.contract import ModelContract
-from live.backends import BackendError, from_model_output, to_model_input
+from live.inference import BackendError, model_input, model_output
 
 
 class TorchBackend:
@@ -37,12 +36,11 @@ class TorchBackend:
             torch.set_num_threads(threads)
         self.dtype = torch.float16 if half else torch.float32
         self.module = source.model.path(direction).to(self.device, self.dtype).eval()
-        self.contract = ModelContract(
-            resolution=source.resolution, coverage=source.coverage, template_id=source.template_id,
-            identities=source.path_identities(direction), direction=direction, batch="dynamic",
-            steps=source.steps, preset=source.preset,
-            extra={"checkpoint": "in memory" if isinstance(checkpoint, dict) else str(checkpoint)})
-        self.contract.validate()
+        try:
+            self.contract = source.contract(direction, batch="dynamic",
+                                            checkpoint="in memory" if isinstance(checkpoint, dict) else str(checkpoint))
+        except ExportError as exc:
+            raise BackendError(str(exc)) from None
         self._graph = self._capture() if graphs else None
         what = "in-memory checkpoint" if isinstance(checkpoint, dict) else f"checkpoint {Path(checkpoint).name}"
         mode = ", ".join(m for m, on in (("fp16", half), ("CUDA graph", graphs)) if on)
@@ -78,6 +76,6 @@ class TorchBackend:
 
     def run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the checkpoint's swap path on a batch of BGR uint8 crops."""
-        x = self._torch.from_numpy(to_model_input(crops, self.contract)).to(self.device, self.dtype)
+        x = self._torch.from_numpy(model_input(crops, self.contract)).to(self.device, self.dtype)
         face, mask = self.forward(x)
-        return from_model_output(face.float().cpu().numpy(), mask.float().cpu().numpy(), self.contract)
+        return model_output(face.float().cpu().numpy(), mask.float().cpu().numpy(), self.contract)

@@ -10,7 +10,8 @@ import torch
 from export.contract import read_contract
 from export.onnx_export import export_checkpoint
 from export.parity import psnr
-from export.source import faceset_faces, load_source, open_faceset, spread_indices
+from export.source import faceset_faces, load_source, open_faceset
+from training.faceset import spread_indices
 from faces import TEMPLATE_ID
 from training.checkpoint import load_checkpoint
 

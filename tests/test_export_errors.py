@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,24 +14,20 @@ from export.__main__ import main
 from export.onnx_export import export_checkpoint
 from export.parity import Limit, ParityError
 from export.source import ExportError
+from tests.cli_support import ROOT, assert_one_line_error, assert_process_error
 
-ROOT = Path(__file__).resolve().parents[1]
+PROG = "python -m export"
 
 
 def one_line_error(capsys, argv) -> str:
-    assert main(argv) == 1
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("export: error:")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
+    return assert_one_line_error(main(argv), capsys.readouterr().err, PROG, alone=False)
 
 
 def test_missing_checkpoint_in_a_real_process(tmp_path):
     out = tmp_path / "m.onnx"
     proc = subprocess.run([sys.executable, "-m", "export", "--checkpoint", str(tmp_path / "nope"), "--output", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [f"export: error: no checkpoint at {tmp_path / 'nope' / 'checkpoint.pt'}"]
+    assert_process_error(proc, PROG, f"no checkpoint at {tmp_path / 'nope' / 'checkpoint.pt'}")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -62,7 +57,7 @@ def test_foreign_checkpoint(tmp_path, capsys):
 def test_unknown_direction(tiny_checkpoint, tmp_path, capsys):
     line = one_line_error(capsys, ["--checkpoint", str(tiny_checkpoint), "--output", str(tmp_path / "m.onnx"),
                                    "--direction", "a2c"])
-    assert line == "export: error: unknown direction 'a2c'; choose a2b or b2a"
+    assert line == "python -m export: error: unknown direction 'a2c'; choose a2b or b2a"
     assert list(tmp_path.iterdir()) == []
 
 

@@ -193,8 +193,8 @@ def test_without_tensorrt_the_cli_prints_one_line_and_keeps_the_onnx(tiny_checkp
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # what `import tensorrt` meets where it is not installed
     assert main(["--checkpoint", str(tiny_checkpoint), "--output", str(tmp_path / "m.onnx"), "--tensorrt"]) == 0
     captured = capsys.readouterr()
-    notes = [line for line in captured.err.splitlines() if line.startswith("export: ")]
-    assert notes == ["export: TensorRT is not installed (pip install tensorrt on a machine with an NVIDIA GPU); "
+    notes = [line for line in captured.err.splitlines() if line.startswith("python -m export: ")]
+    assert notes == ["python -m export: TensorRT is not installed (pip install tensorrt on a machine with an NVIDIA GPU); "
                      "no engine was built, the ONNX file is kept"]
     assert captured.out.startswith(f"wrote {tmp_path / 'm.onnx'} (")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]

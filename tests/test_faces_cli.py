@@ -1,41 +1,27 @@
 """`python -m faces` and `python -m faces.bench` run as a user runs them: in a subprocess."""
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import json
 import subprocess
 import sys
-import threading
-from pathlib import Path
 
 import cv2
 import pytest
 
 from faces import FACE_LANDMARKER
+from tests.cli_support import ROOT, assert_process_error, run_module
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, code: int = 1) -> None:
-    assert result.returncode == code, result.stderr
-    assert "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert result.stdout == ""
+PROG = "python -m faces"
 
 
 @pytest.fixture(scope="module")
-def astronaut(data_dir) -> str:
-    return str(data_dir / "images" / "astronaut" / "astronaut.png")
+def photo(astronaut) -> str:
+    return str(astronaut.path)
 
 
-def test_json_for_an_image(astronaut):
-    result = run("faces", astronaut, "--json")
+def test_json_for_an_image(photo):
+    result = run_module("faces", photo, "--json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert (doc["kind"], doc["width"], doc["height"], doc["backend"]) == ("image", 512, 512, "mediapipe")
@@ -47,9 +33,9 @@ def test_json_for_an_image(astronaut):
     assert result.stderr.strip() == "", "mediapipe's native log lines are kept off the terminal"
 
 
-def test_text_output_and_crop(astronaut, tmp_path):
+def test_text_output_and_crop(photo, tmp_path):
     out = tmp_path / "crop.png"
-    result = run("faces", astronaut, "--backend", "dlib", "--crop", str(out), "--size", "128", "--coverage", "face")
+    result = run_module("faces", photo, "--backend", "dlib", "--crop", str(out), "--size", "128", "--coverage", "face")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "backend dlib" in lines[0] and lines[1] == "image: 1 face"
@@ -60,7 +46,7 @@ def test_text_output_and_crop(astronaut, tmp_path):
 
 def test_video_every_nth_frame(data_dir, tmp_path):
     clip = data_dir / "videos" / "pc-avs" / "00104.mp4"
-    result = run("faces", str(clip), "--json", "--every", "30", "--crop", str(tmp_path / "c.png"))
+    result = run_module("faces", str(clip), "--json", "--every", "30", "--crop", str(tmp_path / "c.png"))
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert [f["frame"] for f in doc["frames"]] == list(range(0, 298, 30))
@@ -69,13 +55,13 @@ def test_video_every_nth_frame(data_dir, tmp_path):
 
 
 def test_no_face_is_an_empty_list(data_dir):
-    result = run("faces", str(data_dir / "images" / "dlib-faces" / "dogs.jpg"), "--json", "--max-faces", "4")
+    result = run_module("faces", str(data_dir / "images" / "dlib-faces" / "dogs.jpg"), "--json", "--max-faces", "4")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["frames"][0]["faces"] == []
 
 
 def test_group_photo_max_faces(data_dir):
-    result = run("faces", str(data_dir / "images" / "dlib-faces" / "2008_002506.jpg"), "--json", "--max-faces", "4")
+    result = run_module("faces", str(data_dir / "images" / "dlib-faces" / "2008_002506.jpg"), "--json", "--max-faces", "4")
     assert len(json.loads(result.stdout)["frames"][0]["faces"]) >= 2
 
 
@@ -84,77 +70,64 @@ def test_an_unreadable_file_is_one_line(tmp_path, content):
     path = tmp_path / "input.mp4"
     if content is not None:
         path.write_bytes(content)
-    result = run("faces", str(path))
-    assert_one_line_error(result)
-    assert str(path) in result.stderr
+    result = run_module("faces", str(path))
+    assert_process_error(result, PROG, str(path))
 
 
 @pytest.mark.parametrize("args", [[], ["x.png", "--every", "0"], ["x.png", "--size", "big"],
                                   ["x.png", "--backend", "opencv"], ["x.png", "--nonsense"]])
 def test_bad_arguments_are_one_line(args):
-    assert_one_line_error(run("faces", *args), code=2)
+    assert_process_error(run_module("faces", *args), PROG)
 
 
-def test_a_crop_that_cannot_be_written_fails_before_any_work(astronaut, tmp_path):
-    assert_one_line_error(run("faces", astronaut, "--crop", str(tmp_path / "crop.txt")))
-    assert_one_line_error(run("faces", astronaut, "--crop", str(tmp_path / "missing" / "crop.png")))
+def test_a_crop_that_cannot_be_written_fails_before_any_work(photo, tmp_path):
+    assert_process_error(run_module("faces", photo, "--crop", str(tmp_path / "crop.txt")), PROG)
+    assert_process_error(run_module("faces", photo, "--crop", str(tmp_path / "missing" / "crop.png")), PROG)
 
 
 def test_crop_with_no_face_fails(data_dir, tmp_path):
-    result = run("faces", str(data_dir / "images" / "dlib-faces" / "dogs.jpg"), "--crop", str(tmp_path / "c.png"))
-    assert result.returncode == 1 and "no face" in result.stderr and not (tmp_path / "c.png").exists()
+    result = run_module("faces", str(data_dir / "images" / "dlib-faces" / "dogs.jpg"), "--crop", str(tmp_path / "c.png"))
+    assert_process_error(result, PROG, "no face", alone=False)
+    assert not (tmp_path / "c.png").exists()
 
 
-def test_a_script_that_forgets_to_close_exits_quietly(astronaut):
+def test_a_script_that_forgets_to_close_exits_quietly(photo):
     script = ("import sys; from faces import create_landmarker, read_image; "
               "lm = create_landmarker('mediapipe', mode='video'); "
-              f"print(len(lm.detect(read_image({astronaut!r}))))")
+              f"print(len(lm.detect(read_image({photo!r}))))")
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "1"
     assert result.stderr.strip() == "", "neither native log lines nor a teardown traceback"
 
 
-def test_progress_lines_on_stderr_for_videos(data_dir, monkeypatch, capsys):
-    """In-process, with the progress interval at zero: one progress line per frame looked at."""
-    import faces.cli
+def test_a_progress_bar_with_rate_on_stderr_for_videos(data_dir, capsys):
+    """In-process: tqdm's bar on stderr counts the frames looked at; the results stay on stdout."""
     from faces.__main__ import main
-    monkeypatch.setattr(faces.cli, "PROGRESS_EVERY_S", 0.0)
     clip = data_dir / "videos" / "pc-avs" / "00104.mp4"
     assert main([str(clip), "--every", "100", "--backend", "mediapipe"]) == 0
     out, err = capsys.readouterr()
-    progress = [line for line in err.splitlines() if "00104.mp4:" in line]
-    assert len(progress) == 3 and "of 298" in progress[-1] and out.splitlines()[-1].startswith("3 frames")
+    assert "3/3" in err and "frame/s" in err
+    assert out.splitlines()[-1].startswith("3 frames")
 
 
 def test_help():
-    result = run("faces", "--help")
+    result = run_module("faces", "--help")
     assert result.returncode == 0 and "--download-model" in result.stdout and "--every" in result.stdout
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, landmarker_task):
-    """127.0.0.1 serving the real model file and a file with the same name but the wrong bytes."""
-    root = tmp_path_factory.mktemp("served")
-    (root / "good").mkdir()
-    (root / "bad").mkdir()
-    (root / "good" / FACE_LANDMARKER.name).write_bytes(landmarker_task.read_bytes())
-    (root / "bad" / FACE_LANDMARKER.name).write_bytes(b"tampered" * 1000)
-    handler = functools.partial(Quiet, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-class Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+def server(http_server, landmarker_task):
+    """The local HTTP server serving the real model file and a file with the same name but the wrong bytes."""
+    root, base = http_server
+    for folder, content in (("good", landmarker_task.read_bytes()), ("bad", b"tampered" * 1000)):
+        (root / folder).mkdir()
+        (root / folder / FACE_LANDMARKER.name).write_bytes(content)
+    return base
 
 
 def test_download_model_keeps_a_verified_file(server, tmp_path):
     url = f"{server}/good/{FACE_LANDMARKER.name}"
-    result = run("faces", "--download-model", "--dest", str(tmp_path), "--url", url)
+    result = run_module("faces", "--download-model", "--dest", str(tmp_path), "--url", url)
     assert result.returncode == 0, result.stderr
     kept = tmp_path / FACE_LANDMARKER.name
     assert hashlib.sha256(kept.read_bytes()).hexdigest() == FACE_LANDMARKER.sha256
@@ -162,14 +135,14 @@ def test_download_model_keeps_a_verified_file(server, tmp_path):
 
 
 def test_download_model_refuses_a_bad_file(server, tmp_path):
-    result = run("faces", "--download-model", "--dest", str(tmp_path), "--url", f"{server}/bad/{FACE_LANDMARKER.name}")
-    assert_one_line_error(result)
+    result = run_module("faces", "--download-model", "--dest", str(tmp_path), "--url", f"{server}/bad/{FACE_LANDMARKER.name}")
+    assert_process_error(result, PROG, alone=False)
     assert "sha256" in result.stderr and list(tmp_path.iterdir()) == []
 
 
 def test_bench_prints_figures_for_each_backend(data_dir, tmp_path):
     out = tmp_path / "bench.json"
-    result = run("faces.bench", "--source", str(data_dir / "videos" / "liveportrait" / "d3.mp4"),
+    result = run_module("faces.bench", "--source", str(data_dir / "videos" / "liveportrait" / "d3.mp4"),
                  "--frames", "8", "--sizes", "320x240", "640x480", "--json", str(out))
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()[2:]]
@@ -179,5 +152,12 @@ def test_bench_prints_figures_for_each_backend(data_dir, tmp_path):
     assert all(0 < r["median_ms"] <= r["p95_ms"] and r["frames"] == 8 and r["found"] == 1.0 for r in figures)
 
 
-def test_bench_refuses_a_still(astronaut):
-    assert_one_line_error(run("faces.bench", "--source", astronaut))
+def test_bench_refuses_a_still(photo):
+    assert_process_error(run_module("faces.bench", "--source", photo), "python -m faces.bench")
+
+
+def test_download_model_keeps_a_verified_copy_without_fetching(landmarker_task, tmp_path):
+    """What set-up runs on every call: a verified file already there is kept, and nothing is fetched."""
+    (tmp_path / FACE_LANDMARKER.name).write_bytes(landmarker_task.read_bytes())
+    result = run_module("faces", "--download-model", "--dest", str(tmp_path), "--url", "http://127.0.0.1:9/none")
+    assert result.returncode == 0 and "sha256 verified" in result.stderr and "downloading" not in result.stderr

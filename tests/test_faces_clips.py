@@ -87,11 +87,6 @@ def test_aligned_crop_of_a_clip_frame(clip_run):
     assert 0.25 * CROP < right[0] < left[0] < 0.75 * CROP, "eyes in the middle half of the crop"
 
 
-@pytest.fixture(scope="module")
-def astronaut(data_dir):
-    return read_image(data_dir / "images" / "astronaut" / "astronaut.png")
-
-
 def test_dlib_and_mediapipe_agree_on_the_astronaut(astronaut):
     """The two backends' 68 points agree within 5% of the inter-ocular distance (mean over points 17-67).
 
@@ -99,7 +94,7 @@ def test_dlib_and_mediapipe_agree_on_the_astronaut(astronaut):
     visible cheek contour, mediapipe's mesh has no such line; see faces/mediapipe_backend.py).
     """
     with create_landmarker("mediapipe") as mp, create_landmarker("dlib") as dl:
-        (a,), (b,) = mp.detect(astronaut), dl.detect(astronaut)
+        (a,), (b,) = mp.detect(astronaut.image), dl.detect(astronaut.image)
     right, left = eye_centres(b.landmarks)
     errors = np.linalg.norm(a.landmarks - b.landmarks, axis=1) / np.linalg.norm(right - left)
     assert errors[17:].mean() < 0.05, f"inner points differ by {errors[17:].mean():.1%} of the IOD"

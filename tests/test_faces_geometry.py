@@ -5,16 +5,8 @@ import numpy as np
 import pytest
 
 from faces import (COVERAGES, TEMPLATE_68, align_face, alignment_matrix, create_landmarker, eye_centres,
-                   hull_mask, paste_back, paste_box, read_image, refine_mask, transform_points, uncrop)
+                   hull_mask, paste_back, paste_box, refine_mask, transform_points, uncrop)
 from faces.align import template_in_crop, umeyama
-
-
-@pytest.fixture(scope="module")
-def astronaut(data_dir):
-    image = read_image(data_dir / "images" / "astronaut" / "astronaut.png")
-    with create_landmarker("mediapipe") as landmarker:
-        (face,) = landmarker.detect(image)
-    return image, face
 
 
 def similar_face(scale: float, angle_deg: float, shift: tuple[float, float]) -> np.ndarray:
@@ -48,7 +40,7 @@ def test_points_go_to_the_template_and_back(coverage, size):
 
 
 def test_real_landmarks_round_trip(astronaut):
-    image, face = astronaut
+    image, face = astronaut.image, astronaut.face
     rng = np.random.default_rng(0)
     points = rng.uniform(0, 512, (1000, 2))
     for coverage in COVERAGES:
@@ -60,7 +52,7 @@ def test_real_landmarks_round_trip(astronaut):
 
 def test_crop_pixels_follow_the_landmarks(astronaut):
     """Landmarks found again in the crop itself sit where the transform put the frame's landmarks."""
-    image, face = astronaut
+    image, face = astronaut.image, astronaut.face
     aligned = align_face(image, face.landmarks, 256, "whole_face")
     with create_landmarker("mediapipe") as landmarker:
         (again,) = landmarker.detect(aligned.crop)
@@ -69,7 +61,7 @@ def test_crop_pixels_follow_the_landmarks(astronaut):
 
 
 def test_wider_coverage_shows_a_smaller_face(astronaut):
-    image, face = astronaut
+    image, face = astronaut.image, astronaut.face
     widths = []
     for coverage in ("face", "whole_face", "head"):
         right, left = eye_centres(align_face(image, face.landmarks, 256, coverage).landmarks)
@@ -80,7 +72,7 @@ def test_wider_coverage_shows_a_smaller_face(astronaut):
 @pytest.mark.parametrize("size", [256, 512])
 def test_crop_then_uncrop_a_smooth_image(astronaut, size):
     """Align, then paste back at full mask: inside the face box the frame changes by < 1 level on average."""
-    _, face = astronaut
+    face = astronaut.face
     frame = smooth_image(512, 512)
     aligned = align_face(frame, face.landmarks, size, "whole_face")
     full = np.ones((size, size), np.float32)
@@ -92,7 +84,7 @@ def test_crop_then_uncrop_a_smooth_image(astronaut, size):
 
 
 def test_paste_back_touches_nothing_outside_its_box(astronaut):
-    image, face = astronaut
+    image, face = astronaut.image, astronaut.face
     rng = np.random.default_rng(1)
     aligned = align_face(image, face.landmarks, 128, "whole_face")
     crop = rng.integers(0, 256, aligned.crop.shape, dtype=np.uint8)
@@ -113,7 +105,7 @@ def test_paste_back_touches_nothing_outside_its_box(astronaut):
 def test_paste_back_is_the_premultiplied_blend_to_within_rounding(astronaut):
     """Pasting resamples crop * mask and the mask, then blends: within 2 levels of the float formula, any crop
     range; where the mask is flat that is the plain blend roi + (crop - roi) * mask."""
-    image, face = astronaut
+    image, face = astronaut.image, astronaut.face
     aligned = align_face(image, face.landmarks, 128, "whole_face")
     mask = hull_mask(aligned.landmarks, 128, "whole_face", erode=3, feather=6)
     noise = np.random.default_rng(2).uniform(-20, 275, aligned.crop.shape)  # float, beyond 0-255 too
@@ -163,7 +155,7 @@ def test_paste_box_bounds_the_masks_nonzero_part():
 
 
 def test_an_empty_mask_changes_nothing(astronaut):
-    image, face = astronaut
+    image, face = astronaut.image, astronaut.face
     aligned = align_face(image, face.landmarks, 128)
     assert np.array_equal(paste_back(image, aligned.crop * 0, np.zeros((128, 128), np.float32), aligned.inverse),
                           image)
@@ -193,7 +185,7 @@ def test_uncrop_of_a_box_wholly_outside_is_none():
 
 
 def test_hull_mask_grows_with_coverage(astronaut):
-    image, face = astronaut
+    image, face = astronaut.image, astronaut.face
     aligned = align_face(image, face.landmarks, 256, "whole_face")
     areas = {}
     for coverage in ("face", "whole_face", "head"):
@@ -210,7 +202,7 @@ def test_hull_mask_grows_with_coverage(astronaut):
 
 
 def test_erode_and_feather(astronaut):
-    image, face = astronaut
+    image, face = astronaut.image, astronaut.face
     aligned = align_face(image, face.landmarks, 256, "whole_face")
     hard = hull_mask(aligned.landmarks, 256, "whole_face")
     eroded = hull_mask(aligned.landmarks, 256, "whole_face", erode=8)

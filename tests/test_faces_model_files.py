@@ -1,11 +1,8 @@
 """Where the mediapipe model file is looked for, what happens when it is missing, and the verified download
-(against files served from 127.0.0.1 by http.server in a thread)."""
+(against files served from 127.0.0.1 by the http_server fixture)."""
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
-import threading
 
 import pytest
 
@@ -21,24 +18,6 @@ def no_model(monkeypatch, tmp_path):
     monkeypatch.delenv(ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return tmp_path
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A local HTTP server over a temp folder; yields (folder, base URL)."""
-    root = tmp_path_factory.mktemp("served")
-    handler = functools.partial(QuietHandler, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
 def test_resolution_order_explicit_then_env_then_cache(no_model, monkeypatch):
@@ -98,8 +77,8 @@ def served_model(root, name: str, content: bytes, sha256: str | None = None) -> 
     return ModelFile(name=name, url="", sha256=sha256 or hashlib.sha256(content).hexdigest(), env_var="UNUSED")
 
 
-def test_download_keeps_a_verified_file(server, tmp_path):
-    root, base = server
+def test_download_keeps_a_verified_file(http_server, tmp_path):
+    root, base = http_server
     content = bytes(range(256)) * 5000
     model = served_model(root, "good.bin", content)
     seen = []
@@ -110,8 +89,8 @@ def test_download_keeps_a_verified_file(server, tmp_path):
     assert seen[-1] == (len(content), len(content))
 
 
-def test_download_with_the_wrong_hash_is_refused_and_leaves_nothing(server, tmp_path):
-    root, base = server
+def test_download_with_the_wrong_hash_is_refused_and_leaves_nothing(http_server, tmp_path):
+    root, base = http_server
     model = served_model(root, "tampered.bin", b"not what was promised", sha256="0" * 64)
     dest = tmp_path / "dest"
     with pytest.raises(ModelFileError, match="sha256") as info:
@@ -120,8 +99,8 @@ def test_download_with_the_wrong_hash_is_refused_and_leaves_nothing(server, tmp_
     assert list(dest.iterdir()) == []
 
 
-def test_download_of_a_missing_url_leaves_nothing(server, tmp_path):
-    _, base = server
+def test_download_of_a_missing_url_leaves_nothing(http_server, tmp_path):
+    _, base = http_server
     dest = tmp_path / "dest"
     model = ModelFile(name="absent.bin", url="", sha256="0" * 64, env_var="UNUSED")
     with pytest.raises(ModelFileError, match="404"):
@@ -131,8 +110,8 @@ def test_download_of_a_missing_url_leaves_nothing(server, tmp_path):
     assert list(dest.iterdir()) == []
 
 
-def test_download_defaults_to_the_user_cache_where_find_model_looks(no_model, server, landmarker_task):
-    root, base = server
+def test_download_defaults_to_the_user_cache_where_find_model_looks(no_model, http_server, landmarker_task):
+    root, base = http_server
     (root / FACE_LANDMARKER.name).write_bytes(landmarker_task.read_bytes())
     kept = download_model(FACE_LANDMARKER, url=f"{base}/{FACE_LANDMARKER.name}")
     assert kept == no_model / "cache" / "swapcam" / FACE_LANDMARKER.name

@@ -106,16 +106,16 @@ def test_frames_without_a_face_pass_through(exported_model, data_dir, tmp_path, 
         assert lx0 <= x0 and ly0 <= y0 and x1 <= lx1 and y1 <= ly1 and rec["faces"] == 0
 
 
-def test_images_of_any_depth_channels_and_size(exported_model, data_dir, tmp_path, check_sink):
-    astronaut = cv2.imread(str(data_dir / "images" / "astronaut" / "astronaut.png"))
+def test_images_of_any_depth_channels_and_size(exported_model, astronaut, tmp_path, check_sink):
+    photo = astronaut.image
     folder = tmp_path / "mixed"
     folder.mkdir()
     images = {
-        "1_gray.png": cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY),
-        "2_rgba.png": cv2.cvtColor(astronaut, cv2.COLOR_BGR2BGRA),
-        "3_deep.png": astronaut.astype(np.uint16) * 257,
-        "4_odd.png": cv2.resize(astronaut, (333, 301)),
-        "5_tiny.png": astronaut[:5, :7],
+        "1_gray.png": cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY),
+        "2_rgba.png": cv2.cvtColor(photo, cv2.COLOR_BGR2BGRA),
+        "3_deep.png": photo.astype(np.uint16) * 257,
+        "4_odd.png": cv2.resize(photo, (333, 301)),
+        "5_tiny.png": photo[:5, :7],
     }
     for name, image in images.items():
         cv2.imwrite(str(folder / name), image)
@@ -274,9 +274,9 @@ class FakeEngine:
         return dict(zip(names, self.session.run(None, {self.contract.input_name: faces})))
 
 
-def test_tensorrt_engine_backend_swaps_like_the_onnx_model(exported_model, data_dir):
+def test_tensorrt_engine_backend_swaps_like_the_onnx_model(exported_model, astronaut):
     from live.backends import EngineBackend
-    image = read_image(data_dir / "images" / "astronaut" / "astronaut.png")
+    image = astronaut.image
     outputs = []
     engine = FakeEngine(exported_model)
     for backend in (EngineBackend(engine), OnnxBackend(exported_model, "CPUExecutionProvider")):

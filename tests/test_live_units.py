@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from export.contract import ModelContract
-from faces import TEMPLATE_ID, align_face, create_landmarker, read_image
-from live.backends import from_model_output, live_cpu_threads, to_model_input
+from faces import TEMPLATE_ID, align_face, create_landmarker
+from live.backends import live_cpu_threads
+from live.inference import model_input, model_output
 from live.composite import (CompositeSettings, blend_mask, composite_face, draw_label, label_box, lct, rct,
                             seamless_paste)
 from live.profiler import CHUNK_FRAMES, FrameLog, FrameTiming, Profiler, StageTimer
@@ -20,12 +21,9 @@ from live.tracking import LandmarkSmoother, OneEuroFilter
 
 
 @pytest.fixture(scope="module")
-def astronaut(data_dir):
-    """The astronaut photo, its largest face and that face aligned at 128 px whole_face."""
-    image = read_image(data_dir / "images" / "astronaut" / "astronaut.png")
-    with create_landmarker("mediapipe", mode="image") as marker:
-        face = marker.detect(image)[0]
-    return image, face, align_face(image, face.landmarks, 128, "whole_face")
+def aligned_astronaut(astronaut):
+    """The astronaut photo, its face and that face aligned at 128 px whole_face."""
+    return astronaut.image, astronaut.face, align_face(astronaut.image, astronaut.face.landmarks, 128, "whole_face")
 
 
 def weighted_stats(img, region):
@@ -35,8 +33,8 @@ def weighted_stats(img, region):
     return mean, np.sqrt(w @ (px - mean) ** 2), (px - mean).T @ ((px - mean) * w[:, None])
 
 
-def test_rct_gives_the_face_the_targets_lab_statistics(astronaut):
-    _, _, aligned = astronaut
+def test_rct_gives_the_face_the_targets_lab_statistics(aligned_astronaut):
+    _, _, aligned = aligned_astronaut
     target = aligned.crop
     face = np.clip(target[..., ::-1] * 0.6 + 77, 0, 255).astype(np.uint8)  # channels swapped, washed out
     region = np.zeros(target.shape[:2], np.float32)
@@ -51,8 +49,8 @@ def test_rct_gives_the_face_the_targets_lab_statistics(astronaut):
     assert np.allclose(s_out, s_tgt, rtol=0.15, atol=1.0)
 
 
-def test_lct_matches_the_targets_colour_covariance(astronaut):
-    _, _, aligned = astronaut
+def test_lct_matches_the_targets_colour_covariance(aligned_astronaut):
+    _, _, aligned = aligned_astronaut
     target = aligned.crop
     mix = np.array([[0.5, 0.3, 0.1], [0.1, 0.6, 0.2], [0.2, 0.1, 0.4]], np.float32)
     face = np.clip(target @ mix.T + 51, 0, 255).astype(np.uint8)
@@ -66,8 +64,8 @@ def test_lct_matches_the_targets_colour_covariance(astronaut):
 
 
 @pytest.mark.parametrize("seamless", [False, True])
-def test_composite_touches_only_the_face_box(astronaut, seamless):
-    image, _, aligned = astronaut
+def test_composite_touches_only_the_face_box(aligned_astronaut, seamless):
+    image, _, aligned = aligned_astronaut
     swapped = np.full((128, 128, 3), (0.2, 0.9, 0.2), np.float32)  # a green, striped face: impossible to miss
     swapped[::8] = (0.9, 0.1, 0.9)  # stripes keep gradients, which is what Poisson blending carries over
     model_mask = np.ones((128, 128), np.float32)
@@ -84,8 +82,8 @@ def test_composite_touches_only_the_face_box(astronaut, seamless):
         assert np.abs(out[y, x].astype(int) - (51, 230, 51)).max() <= 8  # the swapped colour, fully pasted
 
 
-def test_mask_modes_erode_and_feather(astronaut):
-    _, _, aligned = astronaut
+def test_mask_modes_erode_and_feather(aligned_astronaut):
+    _, _, aligned = aligned_astronaut
     from faces import hull_mask
     hull = hull_mask(aligned.landmarks, 128, "whole_face")
     model = np.zeros((128, 128), np.float32)
@@ -110,25 +108,25 @@ def test_label_is_drawn_inside_its_box_only():
     assert 0 < (x1 - x0) < 640 // 2 and 0 < (y1 - y0) < 480 // 8  # small
 
 
-def test_seamless_paste_ignores_an_empty_mask(astronaut):
-    image, _, aligned = astronaut
+def test_seamless_paste_ignores_an_empty_mask(aligned_astronaut):
+    image, _, aligned = aligned_astronaut
     out = seamless_paste(image, np.zeros((128, 128, 3), np.float32), np.zeros((128, 128), np.float32), aligned.inverse)
     assert np.array_equal(out, image)
 
 
 @pytest.mark.parametrize("layout,order,lo", [("NCHW", "RGB", 0.0), ("NHWC", "BGR", -1.0)])
-def test_model_io_follows_the_contract(astronaut, layout, order, lo):
-    _, _, aligned = astronaut
+def test_model_io_follows_the_contract(aligned_astronaut, layout, order, lo):
+    _, _, aligned = aligned_astronaut
     contract = ModelContract(resolution=128, coverage="whole_face", template_id=TEMPLATE_ID, identities=("a", "b"),
                              layout=layout, color_order=order, value_range=(lo, 1.0))
     crops = np.stack([aligned.crop, aligned.crop[::-1]])
-    x = to_model_input(crops, contract)
+    x = model_input(crops, contract)
     assert x.shape == ((2, 3, 128, 128) if layout == "NCHW" else (2, 128, 128, 3)) and x.dtype == np.float32
     assert x.min() >= lo - 1e-6 and x.max() <= 1.0 + 1e-6
     red = x[0, 0] if layout == "NCHW" else x[0, ..., 2]  # RGB first channel / BGR last channel is red
     assert np.allclose((red - lo) / (1 - lo), crops[0, ..., 2] / 255.0, atol=1e-6)
     mask = np.ones((2, 1, 128, 128) if layout == "NCHW" else (2, 128, 128, 1), np.float32)
-    face, m = from_model_output(x, mask, contract)
+    face, m = model_output(x, mask, contract)
     assert face.shape == (2, 128, 128, 3) and m.shape == (2, 128, 128)
     assert np.abs(face * 255 - crops).max() < 0.01
 
@@ -146,9 +144,9 @@ def test_one_euro_filter_smooths_jitter_and_follows_motion():
     assert np.abs(out[60:, 0] - moving[60:, 0]).max() < 0.03  # lag under 3% of a face
 
 
-def test_landmark_smoother_resets_on_a_jump_and_a_new_face(astronaut):
+def test_landmark_smoother_resets_on_a_jump_and_a_new_face(aligned_astronaut):
     from dataclasses import replace
-    _, face, _ = astronaut
+    _, face, _ = aligned_astronaut
     smoother = LandmarkSmoother()
     smoother([face], 0.0)
     nudged = replace(face, landmarks=face.landmarks + 2.0)

@@ -8,7 +8,7 @@ from training.bench import main
 
 def test_bench_prints_and_saves_every_figure_for_fast(faceset_a, faceset_b, tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert main(["--presets", "fast", "--steps", "1", "--runs", "30", "--faceset-a", str(faceset_a),
+    assert main(["--presets", "fast", "--steps", "1", "--faceset-a", str(faceset_a),
                  "--faceset-b", str(faceset_b), "--json", str(out)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[1].split()[:3] == ["preset", "res", "params"] and lines[2].startswith("fast      128")
@@ -16,4 +16,3 @@ def test_bench_prints_and_saves_every_figure_for_fast(faceset_a, faceset_b, tmp_
     assert 0.3 < fast["gmac_a2b"] <= 0.6 and fast["batch_per_identity"] == 16
     for key in ("augment_faces_per_s", "step_faces_per_s", "train_faces_per_s"):
         assert fast[key] > 0
-    assert 0 < fast["onnx_a2b"]["median_ms"] <= fast["onnx_a2b"]["p95_ms"]

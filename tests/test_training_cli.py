@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_support import assert_one_line_error, assert_process_error
+
 from training.extract import extract
 from training.train import main
 
@@ -31,10 +33,13 @@ def run_copy(tiny_checkpoint, tmp_path) -> Path:
     return Path(shutil.copytree(tiny_checkpoint, tmp_path / "run"))
 
 
+PROG = "python -m training.train"
+
+
 def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    return err[0]
+    """The one error line of the last call, without the program name."""
+    line = assert_one_line_error(2, capsys.readouterr().err, PROG)
+    return line.removeprefix(f"{PROG}: ")
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -108,8 +113,7 @@ def test_resume_onto_facesets_of_another_coverage(run_copy, odd_facesets, capsys
 def test_a_real_process_prints_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "training.train", "--out", str(tmp_path / "r"), "--resume"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert proc.stderr == f"error: no checkpoint at {tmp_path / 'r' / 'checkpoint.pt'}\n"
+    assert_process_error(proc, PROG, f"no checkpoint at {tmp_path / 'r' / 'checkpoint.pt'}")
 
 
 def test_usage_errors_are_one_line(capsys):

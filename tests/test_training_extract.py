@@ -8,8 +8,13 @@ import numpy as np
 import pytest
 
 from faces import transform_points
-from training.extract import MediaError, extract, main
+from faces import FaceInputError
+from tests.cli_support import assert_one_line_error
+from training.extract import extract, main
 from training.faceset import Faceset
+
+
+PROG = "python -m training.extract"
 
 
 def clip_frames(data_dir, clip: str, count: int) -> list[np.ndarray]:
@@ -81,9 +86,8 @@ def test_truncated_video_gives_one_line_and_keeps_the_faces_written(data_dir, tm
     data = video.read_bytes()
     video.write_bytes(data[: len(data) // 2])
     out = tmp_path / "fs"
-    assert main(["--input", str(video), "--output", str(out), "--size", "128"]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("error: ") and "breaks off at frame" in err[-1] and "Traceback" not in "".join(err)
+    code = main(["--input", str(video), "--output", str(out), "--size", "128"])
+    assert_one_line_error(code, capsys.readouterr().err, PROG, "breaks off at frame", alone=False)
     kept = Faceset.load(out)
     assert 10 <= len(kept) < 40 and all((out / e["file"]).is_file() for e in kept.entries)
 
@@ -94,9 +98,9 @@ def test_unreadable_video_into_an_existing_faceset_leaves_it_untouched(data_dir,
     index = (out / "faceset.json").read_bytes()
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
-    assert main(["--input", str(junk), "--output", str(out)]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0] == f"error: cannot open {junk} as a video (unreadable or corrupt file)"
+    code = main(["--input", str(junk), "--output", str(out)])
+    line = assert_one_line_error(code, capsys.readouterr().err, PROG)
+    assert line == f"{PROG}: error: cannot read {junk}: not an image or a video that OpenCV can decode"
     assert (out / "faceset.json").read_bytes() == index
 
 
@@ -105,11 +109,11 @@ def test_other_size_into_existing_faceset_and_missing_input_are_refused(data_dir
     extract(data_dir / "videos" / "pc-avs" / "00098.mp4", out, size=128, every=120)
     index = (out / "faceset.json").read_bytes()
     clip = str(data_dir / "videos" / "pc-avs" / "00098.mp4")
-    assert main(["--input", clip, "--output", str(out), "--size", "256"]) == 1
-    assert main(["--input", str(tmp_path / "nope.mp4"), "--output", str(out)]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"error: {out} already holds 128 px whole_face faces, not 256 px whole_face; choose another --output",
-                   f"error: no such file or folder: {tmp_path / 'nope.mp4'}"]
+    code = main(["--input", clip, "--output", str(out), "--size", "256"])
+    assert_one_line_error(code, capsys.readouterr().err, PROG,
+                          f"{out} already holds 128 px whole_face faces, not 256 px whole_face; choose another --output")
+    code = main(["--input", str(tmp_path / "nope.mp4"), "--output", str(out)])
+    assert_one_line_error(code, capsys.readouterr().err, PROG, f"no such file or folder: {tmp_path / 'nope.mp4'}")
     assert (out / "faceset.json").read_bytes() == index
 
 
@@ -117,8 +121,8 @@ def test_cli_reports_progress_and_counts(data_dir, tmp_path, capsys):
     clip = str(data_dir / "videos" / "pc-avs" / "00104.mp4")
     assert main(["--input", clip, "--output", str(tmp_path / "fs"), "--size", "96", "--every", "50"]) == 0
     captured = capsys.readouterr()
-    assert "extract 00104.mp4: frame 1/" in captured.err
-    assert "kept 6 faces from 6 frames; skipped: none" in captured.err
+    assert "extract 00104.mp4" in captured.err and "6/6" in captured.err and "frame/s" in captured.err
+    assert "kept 6 faces from 6 frames; skipped: none" in captured.out
     assert json.loads((tmp_path / "fs" / "faceset.json").read_text())["size"] == 96
 
 
@@ -136,7 +140,7 @@ def test_faceset_load_errors_are_one_line(tmp_path, kind):
     assert "\n" not in str(err.value) and str(root) in str(err.value)
 
 
-def test_media_error_for_an_empty_image_folder(tmp_path):
+def test_an_empty_image_folder_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(MediaError, match="no images"):
+    with pytest.raises(FaceInputError, match="no images"):
         extract(tmp_path / "empty", tmp_path / "fs")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -38,17 +39,22 @@ def run_cli(args: list[str], **popen) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True, **popen)
 
 
-def wait_for_line(stream, needle: str, timeout: float) -> str:
+def wait_for_line(stream, pattern: str, timeout: float) -> str:
+    """Read `stream` until a line (ended by a newline, or by the carriage return of a progress bar) matches."""
     deadline = time.monotonic() + timeout
-    seen = []
+    seen, line = [], ""
     while time.monotonic() < deadline:
-        line = stream.readline()
-        if not line:
+        char = stream.read(1)
+        if not char:
             break
+        if char not in "\r\n":
+            line += char
+            continue
         seen.append(line)
-        if needle in line:
+        if re.search(pattern, line):
             return line
-    raise AssertionError(f"never saw {needle!r}; output was:\n{''.join(seen)}")
+        line = ""
+    raise AssertionError(f"never saw {pattern!r}; output was:\n{chr(10).join(seen)}")
 
 
 def test_sigkill_while_saving_leaves_the_previous_checkpoint(faceset_a, faceset_b, tmp_path):
@@ -99,7 +105,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(faceset_a, faceset_b, tmp_path)
     proc = run_cli(["-m", "training.train", "--faceset-a", str(faceset_a), "--faceset-b", str(faceset_b),
                     "--out", str(run), *SMALL], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        wait_for_line(proc.stderr, "train: step 3 ", timeout=180)
+        wait_for_line(proc.stderr, r"train: ([3-9]|\d\d+)step", timeout=180)  # tqdm's bar, step 3 or later
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:

@@ -123,7 +123,8 @@ def test_batches_depend_only_on_seed_rank_and_step():
     assert not torch.equal(batches[6]["a_input"], late_first["a_input"])
     other_rank = PairBatches(bank, bank, 4, AugmentConfig(), seed=3, rank=1)[5]
     assert not torch.equal(other_rank["a_input"], late_first["a_input"])
-    assert late_first["a_input"].shape == (4, R, R, 3) and late_first["b_aux"].shape == (4, R, R, 2)
+    assert late_first["a_input"].shape == (4, 3, R, R) and late_first["b_aux"].shape == (4, 2, R, R)
+    assert late_first["a_input"].dtype == torch.float32 and 0 <= late_first["a_input"].min() <= 1
 
 
 def test_checkpoint_round_trip_and_rng_restore(tmp_path):

@@ -58,12 +58,12 @@ def random_warp_maps(rng: np.random.Generator, size: int, cfg: AugmentConfig) ->
 
 
 def random_colour(rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
-    """A random 3x4 affine colour transform (brightness, contrast, saturation, white balance) for uint8 RGB."""
+    """A random 3x4 affine colour transform (brightness, contrast, saturation, white balance) for uint8 BGR."""
     contrast = 1.0 + rng.uniform(-cfg.contrast, cfg.contrast)
     saturation = 1.0 + rng.uniform(-cfg.saturation, cfg.saturation)
     gains = 1.0 + rng.uniform(-cfg.white_balance, cfg.white_balance, size=3)
     brightness = rng.uniform(-cfg.brightness, cfg.brightness) * 255.0
-    luma = np.array([0.299, 0.587, 0.114])
+    luma = np.array([0.114, 0.587, 0.299])  # B, G, R
     sat = saturation * np.eye(3) + (1.0 - saturation) * np.tile(luma, (3, 1))  # lerp towards grey
     linear = contrast * np.diag(gains) @ sat
     offset = (1.0 - contrast) * 128.0 + brightness  # contrast about mid-grey
@@ -72,7 +72,7 @@ def random_colour(rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
 
 def augment_face(rng: np.random.Generator, image: np.ndarray, aux: np.ndarray,
                  cfg: AugmentConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(input, target, aux) for one face: `image` uint8 (R, R, 3), `aux` uint8 (R, R, C) masks moved alike."""
+    """(input, target, aux) for one face: `image` uint8 BGR (R, R, 3), `aux` uint8 (R, R, C) masks moved alike."""
     size = image.shape[0]
     m = random_similarity(rng, size, cfg)
     colour = random_colour(rng, cfg)  # drawn before the warp, so the target does not depend on cfg.warp

@@ -1,18 +1,16 @@
-"""python -m training.bench: how fast each preset trains on this machine, and how fast `fast` swaps a face.
+"""python -m training.bench: how fast each preset trains on this machine.
 
 For every preset it prints the parameter count, the MACs of the A->B path and three speeds in
 faces per second, counting both identities: the augmentation alone (one process), the network
 step alone (batches made beforehand) and real training (batches from the DataLoader worker while
-the step runs). For `fast` it also times the A->B path exported to ONNX through onnxruntime,
-one face per run. Crops come from --faceset-a/--faceset-b when given, else random pixels (the
-speed does not depend on what the faces show).
+the step runs). Crops come from --faceset-a/--faceset-b when given, else random pixels (the
+speed does not depend on what the faces show). How fast an exported model swaps a face is
+`python -m export.bench`'s job.
 """
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,9 +18,10 @@ import numpy as np
 import torch
 
 from faces.align import template_in_crop
+from faces.cli import OneLineParser, fail, non_negative_int, positive_int
 from training.augment import AugmentConfig
-from training.cli import OneLineParser, non_negative_int, positive_int
 from training.data import FaceBank, PairBatches, batch_loader, face_aux, load_bank
+from training.distributed import usable_cpus
 from training.faceset import Faceset, FacesetError
 from training.losses import LossConfig
 from training.model import PRESETS, SwapModel, count_macs, count_parameters
@@ -75,22 +74,8 @@ def training_rate(model: SwapModel, batches: PairBatches, steps: int, workers: i
     return steps * 2 * batches.batch_size / (time.perf_counter() - start)
 
 
-def inference_ms(model: SwapModel, threads: int, faces: np.ndarray, runs: int = 300) -> dict:
-    """onnxruntime CPU latency of the A->B path exported as swapcam exports it (median and p95 ms, one face)."""
-    from export.bench import time_model
-    from export.graph import simplify, trace
-
-    path = model.path("a2b").eval()
-    graph = simplify(trace(path, torch.from_numpy(faces[:1]), "face", ["swapped_face", "swapped_mask"]))
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = Path(tmp) / "a2b.onnx"
-        onnx_path.write_bytes(graph.SerializeToString())
-        timing = time_model(onnx_path, faces, runs=runs, warmup=20, threads=threads)
-    return {"median_ms": timing["median_ms"], "p95_ms": timing["p95_ms"]}
-
-
 def bench_preset(name: str, banks: tuple[Faceset | None, Faceset | None], steps: int | None, batch: int | None,
-                 threads: int, workers: int, runs: int = 300) -> dict:
+                 workers: int) -> dict:
     """All figures of one preset."""
     cfg = PRESETS[name]
     torch.manual_seed(0)
@@ -105,18 +90,14 @@ def bench_preset(name: str, banks: tuple[Faceset | None, Faceset | None], steps:
               "augment_faces_per_s": augment_rate(batches, max(2, steps))}
     result["step_faces_per_s"] = step_rate(model, batches, steps)
     result["train_faces_per_s"] = training_rate(model, batches, steps, workers)
-    if name == "fast":
-        faces = np.stack([bank_a.images[i].transpose(2, 0, 1) for i in range(8)]).astype(np.float32) / 255.0
-        result["onnx_a2b"] = inference_ms(model, threads, faces, runs)
     return result
 
 
 
 def format_row(r: dict) -> str:
     """One table row of bench_preset's figures."""
-    onnx = f"{r['onnx_a2b']['median_ms']:.2f} / {r['onnx_a2b']['p95_ms']:.2f}" if "onnx_a2b" in r else "-"
     return (f"{r['preset']:8s} {r['resolution']:4d} {r['params_total_m']:8.2f} {r['gmac_a2b']:7.3f} "
-            f"{r['augment_faces_per_s']:9.0f} {r['step_faces_per_s']:8.1f} {r['train_faces_per_s']:8.1f}   {onnx}")
+            f"{r['augment_faces_per_s']:9.0f} {r['step_faces_per_s']:8.1f} {r['train_faces_per_s']:8.1f}")
 
 
 def build_parser() -> OneLineParser:
@@ -127,10 +108,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--faceset-b", metavar="DIR", help="real crops for person B (default: random pixels)")
     p.add_argument("--steps", type=positive_int, metavar="N", help="timed training steps (default 10 for fast, 2 for quality)")
     p.add_argument("--batch-size", type=positive_int, metavar="B", help="faces per identity per step (default 16; 2 for quality)")
-    p.add_argument("--threads", type=positive_int, default=len(os.sched_getaffinity(0)), metavar="N",
-                   help="torch and onnxruntime threads (default: all CPUs)")
+    p.add_argument("--threads", type=positive_int, default=usable_cpus(), metavar="N",
+                   help="torch threads (default: all CPUs)")
     p.add_argument("--workers", type=non_negative_int, default=1, metavar="N", help="DataLoader processes (default 1)")
-    p.add_argument("--runs", type=positive_int, default=300, metavar="N", help="timed onnxruntime runs (default 300)")
     p.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
     return p
 
@@ -141,16 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         facesets = tuple(Faceset.load(p) if p else None for p in (args.faceset_a, args.faceset_b))
     except FacesetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail("python -m training.bench", exc)
     torch.set_num_threads(args.threads)
     print(f"training speed on {args.threads} CPU threads, faces/s counting both identities "
           f"({'real crops' if facesets[0] else 'random pixels'}; timings on a busy machine are noisy)")
-    print("preset   res   params M  A->B GMAC  augment   step     train    onnx A->B ms (median / p95)")
+    print("preset   res   params M  A->B GMAC  augment   step     train")
     results = []
     for name in args.presets:
-        results.append(bench_preset(name, facesets, args.steps, args.batch_size, args.threads, args.workers,
-                                    args.runs))
+        results.append(bench_preset(name, facesets, args.steps, args.batch_size, args.workers))
         print(format_row(results[-1]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

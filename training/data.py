@@ -16,6 +16,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from faces import hull_mask
+from faces.cli import progress_bar
+from faces.tensors import crops_to_tensor, fit_crop, masks_to_tensor
 from training.augment import AugmentConfig, augment_face
 from training.faceset import Faceset, FacesetError
 
@@ -24,7 +26,7 @@ EYES_AND_MOUTH = (slice(36, 42), slice(42, 48), slice(48, 60))  # right eye, lef
 
 @dataclass
 class FaceBank:
-    """One faceset at training resolution: RGB crops (N, R, R, 3) and aux maps (N, R, R, 2) as uint8.
+    """One faceset at training resolution: BGR crops (N, R, R, 3) and aux maps (N, R, R, 2) as uint8.
 
     aux[..., 0] is the loss mask (the landmark hull, feathered); aux[..., 1] marks eyes and mouth.
     """
@@ -52,20 +54,15 @@ def face_aux(landmarks: np.ndarray, size: int, coverage: str) -> np.ndarray:
     return np.dstack([np.round(mask * 255).astype(np.uint8), features])
 
 
-def load_bank(faceset: Faceset, resolution: int, progress=None) -> FaceBank:
-    """Read every face of `faceset`, resized to `resolution`, with its aux maps."""
+def load_bank(faceset: Faceset, resolution: int, progress: bool = False) -> FaceBank:
+    """Read every face of `faceset`, resized to `resolution`, with its aux maps (`progress`: show a bar)."""
     n, scale = len(faceset), resolution / faceset.size
     images = np.empty((n, resolution, resolution, 3), np.uint8)
     aux = np.empty((n, resolution, resolution, 2), np.uint8)
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    for i in range(n):
-        crop = faceset.read(i)
-        if crop.shape[0] != resolution:
-            crop = cv2.resize(crop, (resolution, resolution), interpolation=interp)
-        images[i] = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+    faces = progress_bar(range(n), f"loading {faceset.root.name}", unit="face", leave=False) if progress else range(n)
+    for i in faces:
+        images[i] = fit_crop(faceset.read(i), resolution)
         aux[i] = face_aux(faceset.landmarks(i) * scale, resolution, faceset.coverage)
-        if progress:
-            progress.update(f"loading {faceset.root.name}: {i + 1}/{n}")
     return FaceBank(images, aux)
 
 
@@ -87,7 +84,11 @@ def check_pair(a: Faceset, b: Faceset) -> None:
 
 
 class PairBatches(Dataset):
-    """Item `step` is one training batch: augmented A and B faces, drawn by a (seed, rank, step) generator."""
+    """Item `step` is one training batch: augmented A and B faces, drawn by a (seed, rank, step) generator.
+
+    Each batch holds float32 NCHW tensors ready for the network: `a_input`, `a_target` (RGB in
+    [0, 1]) and `a_aux` (hull mask, eyes + mouth in [0, 1]), and the same for B.
+    """
 
     def __init__(self, bank_a: FaceBank, bank_b: FaceBank, batch_size: int, augment: AugmentConfig,
                  seed: int, rank: int = 0):
@@ -106,8 +107,10 @@ class PairBatches(Dataset):
             images, aux = images.numpy(), aux.numpy()
             picks = rng.integers(0, len(images), size=self.batch_size)
             faces = [augment_face(rng, images[i], aux[i], self.augment) for i in picks]
-            for k, key in enumerate(("input", "target", "aux")):
-                batch[f"{name}_{key}"] = torch.from_numpy(np.stack([f[k] for f in faces]))
+            inputs, targets, masks = (np.stack([f[k] for f in faces]) for k in range(3))
+            batch[f"{name}_input"] = torch.from_numpy(crops_to_tensor(inputs))
+            batch[f"{name}_target"] = torch.from_numpy(crops_to_tensor(targets))
+            batch[f"{name}_aux"] = torch.from_numpy(masks_to_tensor(masks))
         return batch
 
 
@@ -136,9 +139,3 @@ def batch_loader(batches: PairBatches, start: int, stop: int | None, workers: in
     return DataLoader(batches, batch_size=None, sampler=StepSampler(start, stop), num_workers=workers,
                       worker_init_fn=_worker_init if workers else None, prefetch_factor=4 if workers else None,
                       multiprocessing_context="spawn" if workers else None, pin_memory=pin_memory)
-
-
-def to_model_input(images: torch.Tensor, device: torch.device, channels_last: bool = False) -> torch.Tensor:
-    """uint8 (N, R, R, C) -> float (N, C, R, R) in [0, 1] on `device` (NHWC in memory when channels_last)."""
-    x = images.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
-    return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)

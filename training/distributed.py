@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import psutil
 import torch
 import torch.distributed as dist
 
@@ -30,6 +31,14 @@ class Cluster:
     def distributed(self) -> bool:
         """Whether there is more than one process."""
         return self.world_size > 1
+
+
+def usable_cpus() -> int:
+    """CPU cores this process may run on (its affinity where the OS has one, else all of them)."""
+    try:
+        return len(psutil.Process().cpu_affinity()) or 1
+    except (AttributeError, psutil.Error, OSError):  # macOS has no CPU affinity
+        return psutil.cpu_count() or 1
 
 
 def join_cluster(use_cuda: bool) -> Cluster:

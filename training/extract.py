@@ -1,38 +1,33 @@
-"""Extract: media to a faceset. Finds the face in each frame, aligns it, writes the crop and its landmarks.
+"""Extract: media to facesets. Finds the face in each frame, aligns it, writes the crop and its landmarks.
 
     python -m training.extract --input clip.mp4 --output facesets/alice [--size 256] [--coverage whole_face]
                                [--every N] [--min-face PX] [--min-sharpness S] [--all-faces]
+    python -m training.extract --input clips/ --output facesets/ --each     (one faceset per clip or sub-folder)
 
 Skips frames with no face, faces smaller than --min-face and blurred faces, and reports how many
 were kept and skipped for each reason. A rerun into the same folder skips the faces already there.
+With --each, every video in the input folder and every sub-folder of images becomes its own
+faceset in the output folder, named after it; images lying directly in the input folder make one
+faceset named after the folder.
 """
 from __future__ import annotations
 
-import os
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 
-from faces import COVERAGES, FaceInputError, align_face, create_landmarker, hull_mask, read_image
+from faces import COVERAGES, FaceInputError, MediaSource, align_face, create_landmarker, hull_mask
+from faces.cli import OneLineParser, fail, non_negative_int, positive_int, progress_bar
+from faces.media import IMAGE_SUFFIXES, Frame, list_images
 from faces.model_files import ModelFileError
-from training.cli import OneLineParser, non_negative_int, positive_int
 from training.faceset import FacesetError, FacesetWriter
-from training.progress import Progress
 
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # ffmpeg's own warnings would bury our one-line errors
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 SHARPNESS_SIZE = 128  # sharpness is measured on the crop resized to this, so it does not depend on --size
 FLUSH_EVERY = 25      # faces between index rewrites: an interrupted run keeps all but the last few
-
-
-class MediaError(ValueError):
-    """Input media that cannot be read; the message is one line for the user."""
 
 
 @dataclass
@@ -49,85 +44,6 @@ class ExtractReport:
         return f"kept {self.kept} faces from {self.frames} frames; skipped: {skips}"
 
 
-@dataclass(frozen=True)
-class Frame:
-    """One input frame: where it came from, its number in that source, its pixels (None if unreadable)."""
-
-    source: str
-    number: int
-    image: np.ndarray | None
-    timestamp_ms: int
-
-
-def video_frames(path: Path, every: int) -> tuple[int, Iterator[Frame]]:
-    """Frame count and an iterator over every `every`-th frame of a video; raises MediaError if unreadable."""
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise MediaError(f"cannot open {path} as a video (unreadable or corrupt file)")
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-
-    def frames() -> Iterator[Frame]:
-        n = 0
-        try:
-            while True:
-                if n % every:
-                    if not cap.grab():
-                        break
-                else:
-                    ok, image = cap.read()
-                    if not ok:
-                        break
-                    yield Frame(str(path), n, image, int(round(n * 1000.0 / fps)))
-                n += 1
-        finally:
-            cap.release()
-        if total > 0 and n < total - max(2, total // 50):  # containers may round their frame count a little
-            raise MediaError(f"{path}: the video breaks off at frame {n} of {total} (truncated or corrupt file)")
-
-    return max(total, 0), frames()
-
-
-def image_frames(path: Path, every: int) -> tuple[int, Iterator[Frame]]:
-    """Count and iterator over every `every`-th image of a folder (sorted by name)."""
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[::every]
-    if not files:
-        raise MediaError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {path}")
-
-    def frames() -> Iterator[Frame]:
-        for i, file in enumerate(files):
-            try:
-                image = read_image(file)
-            except FaceInputError:
-                image = None
-            yield Frame(str(file), 0, image, i * 1000)
-
-    return len(files), frames()
-
-
-def single_image(path: Path, every: int) -> tuple[int, Iterator[Frame]]:
-    """One image file as a one-frame source."""
-    try:
-        image = read_image(path)
-    except FaceInputError as exc:
-        raise MediaError(str(exc)) from None
-    return 1, iter([Frame(str(path), 0, image, 0)])
-
-
-SOURCES: dict[str, Callable[[Path, int], tuple[int, Iterator[Frame]]]] = {
-    "video": video_frames, "images": image_frames, "image": single_image,
-}
-
-
-def source_kind(path: Path) -> str:
-    """Which SOURCES reader fits `path`: 'images' for a folder, 'image' for a picture, else 'video'."""
-    if path.is_dir():
-        return "images"
-    if not path.is_file():
-        raise MediaError(f"no such file or folder: {path}")
-    return "image" if path.suffix.lower() in IMAGE_SUFFIXES else "video"
-
-
 def sharpness(crop: np.ndarray, landmarks: np.ndarray, coverage: str) -> float:
     """Variance of the Laplacian inside the face hull, on the crop resized to SHARPNESS_SIZE px."""
     scale = SHARPNESS_SIZE / crop.shape[0]
@@ -140,19 +56,21 @@ def sharpness(crop: np.ndarray, landmarks: np.ndarray, coverage: str) -> float:
 
 def extract(input_path: str | Path, output: str | Path, size: int = 256, coverage: str = "whole_face",
             every: int = 1, min_face: int = 40, min_sharpness: float = 10.0, all_faces: bool = False,
-            backend: str = "auto", progress: Progress | None = None) -> ExtractReport:
+            backend: str = "auto", progress: bool = False) -> ExtractReport:
     """Detect, align and save the faces of a video, image folder or image into the faceset at `output`.
 
-    Raises MediaError for unreadable input (faces written before the error stay indexed) and
-    FacesetError when `output` holds a faceset of another size or coverage.
+    Raises FaceInputError for unreadable input (faces written before the error stay indexed) and
+    FacesetError when `output` holds a faceset of another size or coverage. `progress` shows a bar.
     """
-    input_path = Path(input_path).expanduser().resolve()
-    kind = source_kind(input_path)
-    total, frames = SOURCES[kind](input_path, every)
+    source = MediaSource(Path(input_path).expanduser().resolve())
     writer = FacesetWriter(output, size, coverage)
     report = ExtractReport()
-    landmarker = create_landmarker(backend, mode="video" if kind == "video" else "image",
+    landmarker = create_landmarker(backend, mode="video" if source.kind == "video" else "image",
                                    max_faces=4 if all_faces else 2)  # two: of a pair, the larger wins
+    frames = source.frames(every)
+    if progress:
+        frames = progress_bar(frames, f"extract {source.path.name}", total=-(-source.frame_count // every),
+                              unit="frame")
     flushed = 0
     try:
         for frame in frames:
@@ -161,12 +79,51 @@ def extract(input_path: str | Path, output: str | Path, size: int = 256, coverag
             if report.kept - flushed >= FLUSH_EVERY:
                 writer.flush()
                 flushed = report.kept
-            if progress:
-                progress.update(f"frame {report.frames}/{max(total // every, report.frames)}, kept {report.kept}")
     finally:
         landmarker.close()
         writer.flush()
     return report
+
+
+def each_input(folder: Path) -> dict[str, Path]:
+    """What `--each` makes facesets of: faceset name -> video file or image folder, for the entries of `folder`.
+
+    Every video file and every sub-folder holding images is one entry, named after it; images lying
+    directly in `folder` are one more, named after `folder`.
+    """
+    if not folder.is_dir():
+        raise FaceInputError(f"--each needs a folder of clips or image folders, not {folder}")
+    inputs = {}
+    for entry in sorted(folder.iterdir()):
+        if entry.is_dir() and list_images(entry):
+            inputs[entry.name] = entry
+        elif entry.is_file() and entry.suffix.lower() not in IMAGE_SUFFIXES and not entry.name.startswith("."):
+            inputs[entry.stem] = entry
+    if list_images(folder):
+        inputs[folder.name] = folder
+    if not inputs:
+        raise FaceInputError(f"{folder} holds no videos, image folders or images")
+    return inputs
+
+
+def extract_each(input_dir: str | Path, output_dir: str | Path, progress: bool = False,
+                 **options) -> dict[str, ExtractReport]:
+    """One faceset per clip or image folder of `input_dir` (see `each_input`), in `output_dir`/NAME.
+
+    A clip that cannot be read is reported (its report has `skipped['unreadable file']`) and the
+    others go on; options are `extract`'s.
+    """
+    inputs = each_input(Path(input_dir).expanduser().resolve())
+    reports = {}
+    items = progress_bar(inputs.items(), "extract --each", total=len(inputs), unit="input") if progress \
+        else inputs.items()
+    for name, path in items:
+        try:
+            reports[name] = extract(path, Path(output_dir) / name, **options)
+        except FaceInputError as exc:
+            reports[name] = ExtractReport(skipped=Counter({"unreadable file": 1}))
+            print(f"extract: skipping {path.name}: {exc}", file=sys.stderr)
+    return reports
 
 
 def _extract_frame(frame: Frame, writer: FacesetWriter, landmarker, report: ExtractReport, size: int,
@@ -174,7 +131,7 @@ def _extract_frame(frame: Frame, writer: FacesetWriter, landmarker, report: Extr
     if frame.image is None:
         report.skipped["unreadable"] += 1
         return
-    if writer.has(frame.source, frame.number):
+    if writer.has(frame.origin, frame.number):
         report.skipped["already extracted"] += 1
         return
     faces = landmarker.detect(frame.image, frame.timestamp_ms)
@@ -190,15 +147,20 @@ def _extract_frame(frame: Frame, writer: FacesetWriter, landmarker, report: Extr
         if sharpness(aligned.crop, aligned.landmarks, coverage) < min_sharpness:
             report.skipped["blurred"] += 1
             continue
-        writer.add(aligned.crop, frame.source, frame.number, aligned.landmarks, aligned.matrix, face=k)
+        writer.add(aligned.crop, frame.origin, frame.number, aligned.landmarks, aligned.matrix, face=k)
         report.kept += 1
+
+
+PROG = "python -m training.extract"
 
 
 def build_parser() -> OneLineParser:
     """Command-line options of `python -m training.extract`."""
-    p = OneLineParser(prog="python -m training.extract", description=__doc__.split("\n")[0])
+    p = OneLineParser(prog=PROG, description=__doc__.split("\n")[0])
     p.add_argument("--input", required=True, metavar="VIDEO|DIR|IMAGE", help="a video file, a folder of images, or one image")
-    p.add_argument("--output", required=True, metavar="DIR", help="faceset folder to create or add to")
+    p.add_argument("--output", required=True, metavar="DIR", help="faceset folder to create or add to "
+                                                                   "(with --each: the folder for the facesets)")
+    p.add_argument("--each", action="store_true", help="one faceset per video or image sub-folder of --input")
     p.add_argument("--size", type=positive_int, default=256, metavar="PX", help="crop size in pixels (default 256; training resizes)")
     p.add_argument("--coverage", default="whole_face", choices=sorted(COVERAGES),
                    help="how much of the head a crop shows (default whole_face)")
@@ -215,16 +177,21 @@ def main(argv: list[str] | None = None) -> int:
     """Run the extract command; returns the process exit code."""
     args = build_parser().parse_args(argv)
     if args.size < 16:
-        print("error: --size must be at least 16 pixels", file=sys.stderr)
-        return 2
-    progress = Progress(f"extract {Path(args.input).name}")
+        return fail(PROG, "--size must be at least 16 pixels")
+    options = dict(size=args.size, coverage=args.coverage, every=args.every, min_face=args.min_face,
+                   min_sharpness=args.min_sharpness, all_faces=args.all_faces, backend=args.backend)
     try:
-        report = extract(args.input, args.output, args.size, args.coverage, args.every, args.min_face,
-                         args.min_sharpness, args.all_faces, args.backend, progress)
-    except (MediaError, FacesetError, ModelFileError) as exc:
-        progress.fail(str(exc))
-        return 1
-    progress.done(report.summary())
+        if args.each:
+            reports = extract_each(args.input, args.output, progress=True, **options)
+            for name, report in reports.items():
+                print(f"{name}: {report.summary()}")
+            kept = sum(r.kept for r in reports.values())
+            print(f"{len(reports)} facesets, {kept} faces: {Path(args.output).resolve()}")
+            return 0 if kept else fail(PROG, f"no faces found in {args.input}")
+        report = extract(args.input, args.output, progress=True, **options)
+    except (FaceInputError, FacesetError, ModelFileError) as exc:
+        return fail(PROG, exc)
+    print(report.summary())
     print(f"faceset: {Path(args.output).resolve()}")
     return 0
 

@@ -165,3 +165,12 @@ class FacesetWriter:
         index = {"format": FORMAT, "size": self.size, "coverage": self.coverage, "template_id": TEMPLATE_ID,
                  "faces": self.entries}
         atomic_write_bytes(self.root / INDEX_NAME, json.dumps(index, separators=(",", ":")).encode("utf-8"))
+
+
+def spread_indices(total: int, count: int, exclude: set[int] | frozenset = frozenset()) -> list[int]:
+    """Up to `count` indices in range(total), evenly spread and not in `exclude` (to pick faces across a faceset)."""
+    pool = [i for i in range(total) if i not in exclude]
+    if len(pool) <= count:
+        return pool
+    picks = np.linspace(0, len(pool) - 1, count).round().astype(int)
+    return [pool[i] for i in dict.fromkeys(picks.tolist())]

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from faces.fileio import atomic_write_bytes
-from training.data import FaceBank, to_model_input
+from faces.tensors import crops_to_tensor, crops_to_uint8, masks_to_tensor, tensor_to_crops
+from training.data import FaceBank
 from training.losses import LossConfig, face_loss, masked_psnr, masked_ssim
 from training.model import SwapModel
 
@@ -26,8 +27,8 @@ def evaluate(model: SwapModel, held_a: FaceBank, held_b: FaceBank, loss_cfg: Los
     for name, bank in (("a", held_a), ("b", held_b)):
         sums, n = {"loss": 0.0, "psnr": 0.0, "ssim": 0.0}, 0
         for start in range(0, len(bank), EVAL_BATCH):
-            x = to_model_input(torch.from_numpy(bank.images[start:start + EVAL_BATCH]), device)
-            aux = to_model_input(torch.from_numpy(bank.aux[start:start + EVAL_BATCH]), device)
+            x = torch.from_numpy(crops_to_tensor(bank.images[start:start + EVAL_BATCH])).to(device)
+            aux = torch.from_numpy(masks_to_tensor(bank.aux[start:start + EVAL_BATCH])).to(device)
             face, mask = model(x, name)
             face, mask = face.float(), mask.float()
             k = len(x)
@@ -43,23 +44,23 @@ def evaluate(model: SwapModel, held_a: FaceBank, held_b: FaceBank, loss_cfg: Los
 
 @torch.no_grad()
 def preview_grid(model: SwapModel, faces_a: np.ndarray, faces_b: np.ndarray, device: torch.device) -> np.ndarray:
-    """uint8 RGB grid, two rows: A, A->A, A->B for each A face, then B, B->B, B->A for each B face."""
+    """uint8 BGR grid, two rows: A, A->A, A->B for each A face, then B, B->B, B->A for each B face (BGR crops in)."""
     was_training = model.training
     model.eval()
     rows = []
     for faces, own, other in ((faces_a, "a", "b"), (faces_b, "b", "a")):
-        x = to_model_input(torch.from_numpy(faces), device)
+        x = torch.from_numpy(crops_to_tensor(faces)).to(device)
         same, swapped = model(x, own)[0], model(x, other)[0]
         tiles = torch.stack([x, same.float(), swapped.float()], 1).flatten(0, 1)  # (3k, 3, R, R)
         rows.append(torch.cat(list(tiles), dim=2))  # (3, R, 3k * R)
     model.train(was_training)
-    grid = torch.cat(rows, dim=1).clamp(0, 1).mul(255).round().byte()
-    return grid.permute(1, 2, 0).cpu().numpy()
+    grid = torch.cat(rows, dim=1)[None].cpu().numpy()  # (1, 3, 2R, 3k * R) RGB
+    return crops_to_uint8(tensor_to_crops(grid, grid[:, :1])[0])[0]
 
 
-def write_png(path: Path, rgb: np.ndarray) -> None:
-    """Save an RGB uint8 image as PNG atomically."""
-    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+def write_png(path: Path, bgr: np.ndarray) -> None:
+    """Save a BGR uint8 image as PNG atomically."""
+    ok, data = cv2.imencode(".png", bgr)
     if ok:
         atomic_write_bytes(path, data.tobytes())
 
@@ -77,9 +78,9 @@ class TrainLog:
         for key, value in values.items():
             self.writer.add_scalar(f"{prefix}/{key}", value, step)
 
-    def image(self, step: int, name: str, rgb: np.ndarray) -> None:
-        """Log an RGB uint8 image."""
-        self.writer.add_image(name, rgb, step, dataformats="HWC")
+    def image(self, step: int, name: str, bgr: np.ndarray) -> None:
+        """Log a BGR uint8 image."""
+        self.writer.add_image(name, bgr[..., ::-1].copy(), step, dataformats="HWC")
 
     def close(self) -> None:
         """Flush and close the event file."""

@@ -13,15 +13,18 @@ import sys
 from pathlib import Path
 
 from training.checkpoint import CheckpointError, checkpoint_path, load_checkpoint
-from training.cli import OneLineParser, non_negative_int, positive_float, positive_int
+from faces.cli import INTERRUPTED, OneLineParser, fail, non_negative_int, positive_float, positive_int
 from training.config import TrainError, model_config_for, new_run_config, resumed_config
 from training.faceset import FacesetError
 from training.model import PRESETS
 
 
+PROG = "python -m training.train"
+
+
 def build_parser() -> OneLineParser:
     """Command-line options of `python -m training.train`."""
-    p = OneLineParser(prog="python -m training.train", description=__doc__.split("\n")[0],
+    p = OneLineParser(prog=PROG, description=__doc__.split("\n")[0],
                       epilog="Outputs in --out: checkpoint.pt, preview.png, logs/ (tensorboard --logdir OUT/logs).")
     p.add_argument("--faceset-a", metavar="DIR", help="faceset of person A, the face to replace (made by training.extract)")
     p.add_argument("--faceset-b", metavar="DIR", help="faceset of person B, the face to put in its place")
@@ -75,22 +78,20 @@ def main(argv: list[str] | None = None) -> int:
             cfg = new_run_config(args.faceset_a, args.faceset_b, args.preset or "fast", args.width, args.resolution,
                                  (args.name_a, args.name_b), seed=args.seed, **settings, **length)
     except (TrainError, FacesetError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(PROG, exc)
 
     from training.trainer import train  # torch and the data pipeline load only for a run that will happen
 
     try:
         result = train(cfg, args.out, ckpt)
     except (TrainError, FacesetError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(PROG, exc)
     if not result.is_main:
-        return 130 if result.interrupted else 0
+        return INTERRUPTED if result.interrupted else 0
     where = result.checkpoint or checkpoint_path(args.out)
     if result.interrupted:
         print(f"stopped at step {result.step}; checkpoint: {where} (continue with --resume)", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     print(f"trained to step {result.step}; checkpoint: {where}")
     return 0
 

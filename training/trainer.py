@@ -7,7 +7,6 @@ atomically), `preview.png` (rows: A, A->A, A->B and B, B->B, B->A) and TensorBoa
 from __future__ import annotations
 
 import math
-import os
 import signal
 import time
 from dataclasses import dataclass
@@ -16,15 +15,22 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from faces.cli import progress_bar
 from training.augment import AugmentConfig
 from training.checkpoint import FORMAT, restore_rng, rng_state, save_checkpoint
 from training.config import TrainConfig, TrainError, load_pair
-from training.data import FaceBank, PairBatches, batch_loader, holdout_split, load_bank, to_model_input
-from training.distributed import Cluster, anyone, barrier, join_cluster, leave_cluster
+from training.data import FaceBank, PairBatches, batch_loader, holdout_split, load_bank
+from training.distributed import (
+    Cluster,
+    anyone,
+    barrier,
+    join_cluster,
+    leave_cluster,
+    usable_cpus,
+)
 from training.losses import LossConfig, face_loss
 from training.model import ModelConfig, SwapModel
 from training.monitor import PREVIEW_FACES, TrainLog, evaluate, preview_grid, write_png
-from training.progress import Progress
 
 
 @dataclass
@@ -92,7 +98,7 @@ def data_workers(cfg: TrainConfig, cluster: Cluster, cuda: bool) -> int:
     """Loader processes: as configured, else one beside a CPU trainer (it needs the cores) and up to 8 for a GPU."""
     if cfg.workers is not None:
         return cfg.workers
-    return max(1, min(8, len(os.sched_getaffinity(0)) // cluster.local_world_size - 1)) if cuda else 1
+    return max(1, min(8, usable_cpus() // cluster.local_world_size - 1)) if cuda else 1
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -121,7 +127,7 @@ def make_optimizer(model: SwapModel, lr: float = 1e-4, weight_decay: float = 0.0
 def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device, loss_cfg: LossConfig,
                amp_dtype=None, scaler=None) -> tuple[dict, dict]:
     """One optimisation step on a batch pair; returns the A and B loss terms (tensors)."""
-    x = {k: to_model_input(v, device, channels_last=True) for k, v in batch.items()}
+    x = {k: v.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last) for k, v in batch.items()}
     with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
         (face_a, mask_a), (face_b, mask_b) = trainer(x["a_input"], x["b_input"])
     loss_a = face_loss(face_a.float(), mask_a.float(), x["a_target"], x["a_aux"], loss_cfg)
@@ -138,7 +144,7 @@ def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device,
     return loss_a, loss_b
 
 
-def load_banks(cfg: TrainConfig, progress: Progress | None) -> tuple[FaceBank, FaceBank, FaceBank, FaceBank]:
+def load_banks(cfg: TrainConfig, progress: bool = False) -> tuple[FaceBank, FaceBank, FaceBank, FaceBank]:
     """(train A, train B, held-out A, held-out B) at the training resolution."""
     banks = []
     for faceset in load_pair(cfg.faceset_a, cfg.faceset_b):
@@ -159,7 +165,7 @@ class Reporter:
         self.faces_per_step = 2 * cfg.batch_size * world_size
         self.loss_cfg = LossConfig(**cfg.loss)
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.progress = Progress("train")
+        self.bar = progress_bar(desc="train", total=cfg.steps, initial=start, unit="step")
         self.log = TrainLog(run_dir, start)
         self.history, self.scores, self.saved_step, self.checkpoint = [], [], None, None
         self._tick, self._tick_step = time.monotonic(), start
@@ -174,9 +180,9 @@ class Reporter:
         self.log.scalars(step, {f"a_{k}": v.item() for k, v in loss_a.items()}, "loss")
         self.log.scalars(step, {f"b_{k}": v.item() for k, v in loss_b.items()}, "loss")
         self.log.scalars(step, {"learning_rate": lr, "faces_per_second": rate}, "train")
-        total = f"/{self.cfg.steps}" if self.cfg.steps else ""
-        self.progress.update(f"step {step}{total}  loss A {entry['loss_a']:.4f} B {entry['loss_b']:.4f}  "
-                             f"{rate:.1f} faces/s", force=True)
+        self.bar.set_postfix_str(f"loss A {entry['loss_a']:.4f} B {entry['loss_b']:.4f}, {rate:.1f} faces/s",
+                                 refresh=False)
+        self.bar.update(step - self.bar.n)
 
     def evaluate(self, step: int) -> dict:
         """Score the held-out faces and log the result."""
@@ -200,11 +206,12 @@ class Reporter:
         self.preview(step)
         state = checkpoint_state(self.cfg, self.model, self.optimizer, step, self.world_size, self.scaler)
         self.checkpoint, self.saved_step = save_checkpoint(self.run_dir, state), step
-        self.progress.done(f"step {step}: checkpoint saved; held-out A->A {result['a2a_psnr']:.2f} dB "
+        self.bar.write(f"step {step}: checkpoint saved; held-out A->A {result['a2a_psnr']:.2f} dB "
                            f"SSIM {result['a2a_ssim']:.3f}, B->B {result['b2b_psnr']:.2f} dB SSIM {result['b2b_ssim']:.3f}")
 
     def close(self) -> None:
-        """Flush the TensorBoard log."""
+        """End the progress bar, flush the TensorBoard log."""
+        self.bar.close()
         self.log.close()
 
 
@@ -218,9 +225,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: dict | None = None) -> 
 
 
 def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, cluster: Cluster, device: torch.device) -> TrainResult:
-    torch.set_num_threads(cfg.threads or max(1, len(os.sched_getaffinity(0)) // cluster.local_world_size))
+    torch.set_num_threads(cfg.threads or max(1, usable_cpus() // cluster.local_world_size))
     torch.manual_seed(cfg.seed)
-    train_a, train_b, held_a, held_b = load_banks(cfg, Progress("train") if cluster.is_main else None)
+    train_a, train_b, held_a, held_b = load_banks(cfg, progress=cluster.is_main)
 
     cuda = device.type == "cuda"
     model = SwapModel(ModelConfig.from_dict(cfg.model_config)).to(device)

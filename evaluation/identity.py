@@ -18,9 +18,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from export.source import spread_indices
+from faces.cli import progress_bar
 from faces.model_files import package_file
-from training.faceset import INDEX_NAME, Faceset, FacesetError
+from training.faceset import INDEX_NAME, Faceset, FacesetError, spread_indices
 
 SAME_PERSON_DISTANCE = 0.6
 RECOGNITION_MODEL = "models/dlib_face_recognition_resnet_model_v1.dat"
@@ -79,21 +79,19 @@ class Identity:
 
 
 def faceset_identity(embedder: FaceEmbedder, folder: str | Path, limit: int | None = FACESET_FACES,
-                     name: str | None = None, progress=None) -> Identity:
+                     name: str | None = None, progress: bool = False) -> Identity:
     """The identity of the person in a faceset: the mean embedding of up to `limit` of its faces."""
     faceset = Faceset.load(folder)
     picks = spread_indices(len(faceset), limit or len(faceset))
     embeddings = []
-    for k, i in enumerate(picks):
+    for i in progress_bar(picks, f"embedding {faceset.root.name}", unit="face", leave=False, disable=not progress):
         embeddings.append(embedder.embed(faceset.read(i), faceset.landmarks(i)))
-        if progress:
-            progress.update(f"embedding {faceset.root.name}: {k + 1}/{len(picks)}")
     return Identity(name or faceset.root.name, np.mean(embeddings, axis=0).astype(np.float32), len(picks),
                     faceset.root)
 
 
 def gallery_identities(embedder: FaceEmbedder, folder: str | Path, limit: int | None = FACESET_FACES,
-                       progress=None) -> list[Identity]:
+                       progress: bool = False) -> list[Identity]:
     """One identity per faceset in the sub-folders of `folder` (named after its sub-folder)."""
     folder = Path(folder).expanduser().resolve()
     if not folder.is_dir():

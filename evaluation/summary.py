@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from training.metrics import angle_difference, correlation, jitter
+from evaluation.metrics import angle_difference, correlation, jitter
 
 
 @dataclass

@@ -1,12 +1,12 @@
 """Quality benchmark: the whole recipe on the shared pc-avs clips, from raw video to swap-quality figures.
 
-    python -m training.quality_bench --minutes M [--preset fast] --json OUT [--out DIR] [--data DIR]
+    python -m evaluation.quality_bench --minutes M [--preset fast] --json OUT [--out DIR] [--data DIR]
 
 1. extract A (videos/pc-avs/00104.mp4) and B (00098.mp4); the last 20% of A's frames are kept
    out of training (faceset pcavs_00104_heldout);
 2. train for M minutes (CPU unless a GPU is there);
 3. export the A->B path to ONNX;
-4. evaluate it on A's held-out frames (python -m training.evaluate, with the checkpoint for
+4. evaluate it on A's held-out frames (python -m evaluation, with the checkpoint for
    A->A reconstruction on the held-out faces);
 5. print the figures against the targets and write them, with every path, to --json.
 
@@ -26,18 +26,17 @@ from pathlib import Path
 
 import cv2
 
+from evaluation.evaluate import USER_ERRORS, EvaluationRequest, run_evaluation
+from evaluation.identity import FaceEmbedder
+from evaluation.summary import summary_table
 from export.onnx_export import export_checkpoint
 from export.source import ExportError
+from faces.cli import OneLineParser, fail, positive_float, positive_int
 from faces.fileio import atomic_write_bytes
 from training.checkpoint import load_checkpoint
-from training.cli import OneLineParser, positive_float, positive_int
-from training.evaluate import USER_ERRORS, EvaluationRequest, run_evaluation
-from training.extract import MediaError, extract
+from training.extract import extract
 from training.faceset import Faceset, FacesetWriter
-from training.identity import FaceEmbedder
-from training.metrics_summary import summary_table
 from training.model import PRESETS
-from training.progress import Progress
 
 FORMAT = "swapcam-quality-bench-1"
 CLIP_A, CLIP_B = "videos/pc-avs/00104.mp4", "videos/pc-avs/00098.mp4"
@@ -122,10 +121,10 @@ def run_bench(minutes: float, preset: str, out: Path, data: Path, heldout: float
     log(f"[1/4] extracting faces into {facesets}")
     total = frame_count(clip_a)
     cut = int(math.ceil((1.0 - heldout) * total))
-    extract(clip_a, facesets / f"{NAME_A}_all", progress=Progress(f"extract {clip_a.name}"))
+    extract(clip_a, facesets / f"{NAME_A}_all", progress=True)
     a_train, a_heldout = facesets / NAME_A, facesets / f"{NAME_A}_heldout"
     n_train, n_heldout = split_faceset(facesets / f"{NAME_A}_all", cut, a_train, a_heldout)
-    extract(clip_b, facesets / NAME_B, progress=Progress(f"extract {clip_b.name}"))
+    extract(clip_b, facesets / NAME_B, progress=True)
     n_b = len(Faceset.load(facesets / NAME_B))
     log(f"A: {n_train} faces for training (frames 0-{cut - 1}), {n_heldout} held out (frames {cut}-{total - 1}); "
         f"B: {n_b} faces")
@@ -168,8 +167,8 @@ def run_bench(minutes: float, preset: str, out: Path, data: Path, heldout: float
 
 
 def build_parser() -> OneLineParser:
-    """Command-line options of `python -m training.quality_bench`."""
-    p = OneLineParser(prog="python -m training.quality_bench", description=__doc__.split("\n")[0],
+    """Command-line options of `python -m evaluation.quality_bench`."""
+    p = OneLineParser(prog="python -m evaluation.quality_bench", description=__doc__.split("\n")[0],
                       epilog="Needs the shared data (../shared or SWAPCAM_SHARED) and the offline extra.")
     p.add_argument("--minutes", type=positive_float, required=True, help="training time in minutes")
     p.add_argument("--preset", default="fast", choices=sorted(PRESETS), help="network preset (default fast)")
@@ -196,9 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         data = Path(args.data).expanduser().resolve() if args.data else default_data_dir()
         report = run_bench(args.minutes, args.preset, out, data, args.heldout, args.batch_size, args.threads,
                            log=lambda line: print(line, file=sys.stderr, flush=True))
-    except (BenchError, ExportError, MediaError, *USER_ERRORS) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (BenchError, ExportError, *USER_ERRORS) as exc:
+        return fail("python -m evaluation.quality_bench", exc)
     atomic_write_bytes(json_path, json.dumps(report, indent=1).encode("utf-8"))
     t = report["training"]
     print(f"trained {t['steps']} steps in {args.minutes:g} min "

@@ -5,10 +5,10 @@ import cv2
 import numpy as np
 import pytest
 
-from faces import TEMPLATE_68, read_image
-from training.metrics import (HEAD_MODEL, angle_difference, correlation, eye_open, face_sharpness, head_pose,
+from faces import TEMPLATE_68
+from evaluation.metrics import (HEAD_MODEL, angle_difference, correlation, eye_open, face_sharpness, head_pose,
                               inter_ocular, jitter, landmark_error, mouth_open)
-from training.metrics_summary import FrameResult, check_targets, summarize, summary_table
+from evaluation.summary import FrameResult, check_targets, summarize, summary_table
 
 FRAME = (640, 480)
 
@@ -34,12 +34,8 @@ def test_head_pose_recovers_the_rotation_of_a_projected_head(rvec, expected):
     assert head_pose(projected_head(rvec), FRAME) == pytest.approx(expected, abs=0.5)
 
 
-def test_head_pose_of_a_real_frontal_face_is_near_zero(data_dir):
-    from faces import create_landmarker
-
-    image = read_image(data_dir / "images" / "astronaut" / "astronaut.png")
-    with create_landmarker("mediapipe") as marker:
-        marks = marker.detect(image)[0].landmarks
+def test_head_pose_of_a_real_frontal_face_is_near_zero(astronaut):
+    image, marks = astronaut.image, astronaut.face.landmarks
     yaw, pitch, roll = head_pose(marks, (image.shape[1], image.shape[0]))
     assert abs(yaw) < 25 and abs(roll) < 15 and abs(pitch) < 30, (yaw, pitch, roll)
     centre = marks.mean(0)
@@ -92,12 +88,8 @@ def test_correlation_is_none_for_a_constant_series():
     assert correlation([1, 2, 3], [5, 5, 5]) is None
 
 
-def test_face_sharpness_falls_when_the_face_is_blurred(data_dir):
-    from faces import create_landmarker
-
-    image = read_image(data_dir / "images" / "astronaut" / "astronaut.png")
-    with create_landmarker("mediapipe") as marker:
-        marks = marker.detect(image)[0].landmarks
+def test_face_sharpness_falls_when_the_face_is_blurred(astronaut):
+    image, marks = astronaut.image, astronaut.face.landmarks
     sharp, blurred = face_sharpness(image, marks), face_sharpness(cv2.GaussianBlur(image, (0, 0), 3), marks)
     assert blurred < 0.25 * sharp
 

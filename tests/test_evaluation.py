@@ -16,11 +16,11 @@ import pytest
 import torch
 
 from faces import create_landmarker, read_image
-from training.evaluate import FORMAT, EvaluationRequest, main, run_evaluation
-from training.identity import FaceEmbedder
-from training.metrics_summary import TARGETS
+from evaluation.evaluate import FORMAT, EvaluationRequest, main, run_evaluation
+from evaluation.identity import FaceEmbedder
+from evaluation.summary import TARGETS
+from tests.cli_support import ROOT, assert_one_line_error, assert_process_error, run_module
 
-ROOT = Path(__file__).resolve().parents[1]
 FRAMES = 16  # frames evaluated per run
 FACES = 16   # faces per faceset in each mean embedding
 
@@ -82,7 +82,7 @@ def gallery(data_dir, faceset_a, faceset_b, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def cli_run(exported_model, tiny_checkpoint, faceset_a, faceset_b, gallery, data_dir, tmp_path_factory):
-    """`python -m training.evaluate` (in-process) on B's own clip with every option: (exit code, stdout, out dir)."""
+    """`python -m evaluation` (in-process) on B's own clip with every option: (exit code, stdout, out dir)."""
     out = tmp_path_factory.mktemp("evaluate")
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
@@ -167,13 +167,12 @@ def test_missing_scorer_packages_give_one_line_on_installing_the_offline_extra(m
                                                                                faceset_b, data_dir, tmp_path):
     args = ["--model", str(exported_model), "--source", str(clip(data_dir, "00104")), "--faceset-a", str(faceset_a),
             "--faceset-b", str(faceset_b), "--json", str(tmp_path / "eval.json")]
-    for program, argv in (("training.evaluate", args),
-                          ("training.quality_bench", ["--minutes", "30", "--json", str(tmp_path / "bench.json")])):
+    for program, prog, argv in (
+            ("evaluation", "python -m evaluation", args),
+            ("evaluation.quality_bench", "python -m evaluation.quality_bench",
+             ["--minutes", "30", "--json", str(tmp_path / "bench.json")])):
         proc = run_without(missing, program, argv)
-        assert proc.returncode == 2, proc.stderr
-        lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and "pip install -e '.[offline]'" in lines[0], proc.stderr
-        assert "Traceback" not in proc.stderr
+        assert_process_error(proc, prog, "pip install -e '.[offline]'")
     assert not (tmp_path / "eval.json").exists() and not (tmp_path / "bench-files").exists()
 
 
@@ -189,9 +188,7 @@ def test_bad_input_gives_one_line_and_exit_2(exported_model, faceset_a, faceset_
              "--heldout-a": (str(faceset_a), "needs --checkpoint")}
     for flag, (value, expected) in cases.items():
         argv = [item for pair in {**base, flag: value}.items() for item in pair]
-        assert main(argv) == 2, flag
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and expected in err[0] and err[0].startswith("error: "), (flag, err)
+        assert_one_line_error(main(argv), capsys.readouterr().err, "python -m evaluation", expected)
     assert not (tmp_path / "eval.json").exists()
 
 
@@ -199,8 +196,8 @@ def test_quality_bench_holds_out_the_last_frames_and_scores_reconstruction_on_th
                                                                                      tmp_path):
     from training.checkpoint import load_checkpoint
     from training.faceset import Faceset
-    from training.metrics_reconstruction import reconstruction_scores
-    from training.quality_bench import split_faceset
+    from evaluation.reconstruction import reconstruction_scores
+    from evaluation.quality_bench import split_faceset
 
     train_dir, heldout_dir = tmp_path / "a_train", tmp_path / "a_heldout"
     counts = split_faceset(faceset_a, 239, train_dir, heldout_dir)
@@ -216,22 +213,21 @@ def test_quality_bench_holds_out_the_last_frames_and_scores_reconstruction_on_th
 
 
 def test_quality_bench_refuses_to_write_face_media_into_the_repository(tmp_path, capsys):
-    from training.quality_bench import main as bench_main
+    from evaluation.quality_bench import main as bench_main
 
-    assert bench_main(["--minutes", "1", "--json", str(tmp_path / "b.json"), "--out", str(ROOT / "bench-out")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "inside the swapcam source tree" in err[0]
+    prog = "python -m evaluation.quality_bench"
+    code = bench_main(["--minutes", "1", "--json", str(tmp_path / "b.json"), "--out", str(ROOT / "bench-out")])
+    assert_one_line_error(code, capsys.readouterr().err, prog, "inside the swapcam source tree")
     assert not (ROOT / "bench-out").exists()
-    assert bench_main(["--minutes", "1", "--json", str(tmp_path / "b.json"), "--data", str(tmp_path)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "missing" in err[0] and "00104.mp4" in err[0]
+    code = bench_main(["--minutes", "1", "--json", str(tmp_path / "b.json"), "--data", str(tmp_path)])
+    assert_one_line_error(code, capsys.readouterr().err, prog, "missing", "00104.mp4")
 
 
-def test_swap_frame_leaves_the_source_frame_as_it_was(exported_model, data_dir):
+def test_swap_frame_leaves_the_source_frame_as_it_was(exported_model, astronaut):
     """The live loop pastes into its frame in place; evaluation compares source with output, so it swaps a copy."""
-    from training.evaluate import build_swapper, swap_frame
+    from evaluation.evaluate import build_swapper, swap_frame
 
-    image = read_image(data_dir / "images" / "astronaut" / "astronaut.png")
+    image = astronaut.image.copy()
     before = image.copy()
     swapper = build_swapper(exported_model, "cpu")
     try:
@@ -240,3 +236,19 @@ def test_swap_frame_leaves_the_source_frame_as_it_was(exported_model, data_dir):
         swapper.close()
     assert swapped and np.array_equal(image, before)
     assert np.abs(output.astype(int) - before).max() > 30
+
+
+def test_gpu_bench_runs_the_same_code_on_the_cpu_and_refuses_cuda_it_lacks(tiny_checkpoint, data_dir, tmp_path):
+    clip = str(data_dir / "videos" / "pc-avs" / "00104.mp4")
+    command = ["evaluation.gpu_bench", "--source", clip, "--size", "320x240", "--seconds", "2"]
+    out = tmp_path / "gpu.json"
+    result = run_module(*command, "--device", "cpu", "--checkpoint", str(tiny_checkpoint), "--model-runs", "5",
+                        "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "model alone (torch cpu" in result.stdout and "backend call p50" in result.stdout
+    for words in ("latency (capture to output) p50", "per stage p50 / p95", "infer", "composite", "memory (RSS)"):
+        assert words in result.stdout
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["frames_in"] == 60 and summary["swapped"] > 0 and summary["run"]["model_alone"]["call_ms"]["p50"] > 0
+    refused = run_module(*command, env={"CUDA_VISIBLE_DEVICES": ""})  # hides any GPU: the same on every machine
+    assert_process_error(refused, "python -m evaluation.gpu_bench", "no CUDA GPU here")

