@@ -34,8 +34,8 @@ from evaluation.identity import FACESET_FACES, FaceEmbedder, Identity, ScorerUna
     gallery_identities, nearest
 from evaluation.metrics import eye_open, face_sharpness, head_pose, landmark_error, mouth_open
 from evaluation.reconstruction import reconstruction_scores
-from evaluation.sheet import SheetPair, contact_sheet, face_pair, write_sheet
-from evaluation.summary import FrameResult, check_targets, summarize, summary_table
+from evaluation.sheet import SheetEntry, contact_sheet, sheet_entry, write_sheet
+from evaluation.summary import TARGETS, FrameResult, check_targets, collapsed_frames, summarize, summary_table
 from faces.cli import OneLineParser, fail, non_negative_int, positive_int, progress_bar
 from training.checkpoint import CheckpointError, load_checkpoint
 from training.faceset import FacesetError
@@ -65,6 +65,7 @@ class EvaluationRequest:
     heldout_a: Path | None = None
     backend: str = "auto"
     faceset_faces: int = FACESET_FACES
+    targets: str = "pair"  # which targets the summary is held to: "pair" or "anyface" (evaluation.summary.TARGETS)
     notes: list[str] = field(default_factory=list)
 
 
@@ -77,9 +78,10 @@ class FrameMeter:
         self.source_marks = create_landmarker("auto", mode="video")
         self.output_marks = create_landmarker("auto", mode="video")
 
-    def measure(self, index: int, time_ms: int, source: np.ndarray, output: np.ndarray, swapped: bool) -> FrameResult:
+    def measure(self, index: int, time_ms: int, source: np.ndarray, swap: "SwappedFrame") -> FrameResult:
         """Everything measured on one frame."""
-        result = FrameResult(frame=index, time_s=time_ms / 1000.0, swapped=swapped)
+        output, swapped = swap.output, swap.swapped
+        result = FrameResult(frame=index, time_s=time_ms / 1000.0, swapped=swapped, mask_coverage=swap.coverage)
         src_faces = self.source_marks.detect(source, time_ms)
         out_faces = self.output_marks.detect(output, time_ms)
         if not src_faces:
@@ -87,6 +89,8 @@ class FrameMeter:
         src = result.source_landmarks = src_faces[0].landmarks
         embedding = self.embedder.embed(source, src)
         result.source_dist_a, result.source_dist_b = self.a.distance(embedding), self.b.distance(embedding)
+        result.sharpness_source = face_sharpness(source, src)
+        result.sharpness_ceiling = face_sharpness(swap.ceiling, src)
         if not (swapped and out_faces):
             return result
         out = result.output_landmarks = out_faces[0].landmarks
@@ -99,7 +103,7 @@ class FrameMeter:
         result.mouth_open = (mouth_open(src), mouth_open(out))
         result.eye_open = (eye_open(src), eye_open(out))
         result.pose_source, result.pose_output = head_pose(src, size), head_pose(out, size)
-        result.sharpness_source, result.sharpness_output = face_sharpness(source, src), face_sharpness(output, src)
+        result.sharpness_output = face_sharpness(output, src)
         return result
 
     def close(self) -> None:
@@ -108,19 +112,49 @@ class FrameMeter:
         self.output_marks.close()
 
 
-def build_swapper(model: Path, backend_name: str) -> FaceSwapper:
+class CeilingBackend:
+    """A perfect model at a model's resolution and coverage: the aligned crop comes back as the face, with a full
+    mask. Composited through the live code, it shows what the resolution, alignment and paste-back allow."""
+
+    def __init__(self, contract):
+        self.contract = contract
+        self.name = f"ceiling ({contract.resolution} px {contract.coverage}: the aligned crop itself)"
+
+    def run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The crops themselves (uint8 BGR) and masks of ones."""
+        return crops, np.ones(crops.shape[:3], np.float32)
+
+
+def build_swapper(model: Path, backend_name: str, settings: SwapSettings = SwapSettings(label=False)) -> FaceSwapper:
     """The live pipeline's FaceSwapper for `model`, as run_live.py builds it for a video (no label)."""
     backend = create_backend(backend_name, model)
-    return FaceSwapper(backend, create_landmarker("auto", mode="video"), SwapSettings(label=False))
+    return FaceSwapper(backend, create_landmarker("auto", mode="video"), settings)
 
 
-def swap_frame(swapper: FaceSwapper, image: np.ndarray, index: int, time_ms: int) -> tuple[np.ndarray, bool]:
-    """One frame through the live pipeline: (output frame, whether a face was swapped); `image` is left as it is."""
-    frame = Frame(image=image.copy(), index=index, media_time=time_ms / 1000.0,  # pasted into in place
-                  timing=FrameTiming(time.perf_counter()))
-    swapper.locate(frame)
-    swapper.swap(frame)
-    return frame.output, bool(frame.boxes) and not frame.failed
+@dataclass
+class SwappedFrame:
+    """One frame through the live pipeline: its output, the ceiling's output, whether a face was swapped, and the
+    share of the face's landmark hull that the model's mask covered (None without a face)."""
+
+    output: np.ndarray
+    ceiling: np.ndarray
+    swapped: bool
+    coverage: float | None
+
+
+def swap_frame(swapper: FaceSwapper, image: np.ndarray, index: int, time_ms: int) -> SwappedFrame:
+    """Run one frame through `swapper`, and the same located faces through the ceiling; `image` is left as it is."""
+    def frame() -> Frame:  # the loop pastes into its frame in place, so each output gets its own copy
+        return Frame(image=image.copy(), index=index, media_time=time_ms / 1000.0,
+                     timing=FrameTiming(time.perf_counter()))
+
+    swapped, perfect = frame(), frame()
+    swapper.locate(swapped)
+    perfect.faces, perfect.aligned = swapped.faces, swapped.aligned
+    swapper.swap(swapped)
+    FaceSwapper(CeilingBackend(swapper.backend.contract), swapper.landmarker, swapper.settings).swap(perfect)
+    return SwappedFrame(swapped.output, perfect.output, bool(swapped.boxes) and not swapped.failed,
+                        swapped.mask_coverage[0] if swapped.mask_coverage else None)
 
 
 def sheet_frames(first: int, count: int, pairs: int = SHEET_PAIRS) -> set[int]:
@@ -166,7 +200,8 @@ def run_evaluation(req: EvaluationRequest, progress: bool = True) -> dict:
     if report["reconstruction"]:
         summary.update({k: report["reconstruction"][k] for k in ("a2a_psnr", "a2a_ssim", "b2b_psnr", "b2b_ssim")})
     report["summary"] = summary
-    report["targets"] = check_targets(summary)
+    report["targets"] = check_targets(summary, req.targets)
+    report["collapsed_frames"] = collapsed_frames(results)
     report["sheet"] = str(write_sheet(req.sheet, contact_sheet(pairs, _sheet_title(contract, a, b)))) \
         if req.sheet else None
     report["notes"] = req.notes
@@ -190,7 +225,7 @@ def _reconstruction(req: EvaluationRequest, ckpt: dict | None, progress: bool) -
 
 
 def _measure_clip(req: EvaluationRequest, media: MediaSource, swapper: FaceSwapper, meter: FrameMeter,
-                  progress: bool) -> tuple[list[FrameResult], list[SheetPair]]:
+                  progress: bool) -> tuple[list[FrameResult], list[SheetEntry]]:
     last = media.frame_count if req.frames is None else min(media.frame_count, req.start + req.frames)
     on_sheet = sheet_frames(req.start, last - req.start)
     results, pairs = [], []
@@ -200,12 +235,13 @@ def _measure_clip(req: EvaluationRequest, media: MediaSource, swapper: FaceSwapp
             continue
         if frame.number >= last:
             break
-        output, swapped = swap_frame(swapper, frame.image, frame.number, frame.timestamp_ms)
-        result = meter.measure(frame.number, frame.timestamp_ms, frame.image, output, swapped)
+        swap = swap_frame(swapper, frame.image, frame.number, frame.timestamp_ms)
+        result = meter.measure(frame.number, frame.timestamp_ms, frame.image, swap)
         results.append(result)
         if frame.number in on_sheet and result.source_landmarks is not None:
             dist = f"B {result.dist_b:.2f} A {result.dist_a:.2f}" if result.dist_b is not None else "no face out"
-            pairs.append(face_pair(frame.image, output, result.source_landmarks, f"#{frame.number}  {dist}"))
+            pairs.append(sheet_entry(frame.image, swap.output, swap.ceiling, result.source_landmarks,
+                                     f"#{frame.number}  {dist}"))
         bar.update()
     bar.close()
     return results, pairs
@@ -216,7 +252,7 @@ def _identity_json(identity: Identity) -> dict:
 
 
 def _sheet_title(contract, a: Identity, b: Identity) -> str:
-    return (f"source (left) | swapped (right): {contract.identities[0]} -> {contract.identities[1]}, "
+    return (f"source | swapped | ceiling (the crop pasted back): {contract.identities[0]} -> {contract.identities[1]}, "
             f"{contract.steps} steps; identity distance to B ({b.name}) and A ({a.name})")
 
 
@@ -240,6 +276,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--heldout-a", help="with --checkpoint: faceset of A's faces never trained on "
                                        "(default: the faces the run held out of its faceset A)")
     p.add_argument("--backend", default="auto", choices=sorted(BACKENDS), help="inference backend (default auto)")
+    p.add_argument("--targets", default="pair", choices=sorted(TARGETS),
+                   help="targets to hold the figures to: pair (A's own frames) or anyface (a person never seen)")
     p.add_argument("--faceset-faces", type=positive_int, default=FACESET_FACES,
                    help=f"faces per faceset in its mean embedding (default {FACESET_FACES})")
     return p
@@ -274,12 +312,12 @@ def main(argv: list[str] | None = None) -> int:
                             faceset_b=_path(args.faceset_b), json=_path(args.json), sheet=_path(args.sheet),
                             start=args.start, frames=args.frames, gallery=_path(args.gallery),
                             checkpoint=_path(args.checkpoint), heldout_a=_path(args.heldout_a), backend=args.backend,
-                            faceset_faces=args.faceset_faces)
+                            faceset_faces=args.faceset_faces, targets=args.targets)
     try:
         report = run_evaluation(req)
     except USER_ERRORS as exc:
         return fail(PROG, exc)
-    print(summary_table(report["summary"]))
+    print(summary_table(report["summary"], req.targets))
     for note in report["notes"]:
         print(f"note: {note}")
     print(f"json: {req.json.absolute()}" + (f"\nsheet: {report['sheet']}" if report["sheet"] else ""))

@@ -12,6 +12,11 @@ scale, shift; no shear) is the least-squares (Umeyama) fit of the face's stable 
 
 Near the frame edge the crop still has its full size: outside pixels are the edge replicated
 (border='replicate', the default, which keeps colour statistics sane) or black (border='zero').
+
+Face pixels are resampled bicubically, into the crop and back into the frame (`PIXELS`); masks
+bilinearly (`MASKS`: no overshoot). Measured on the pc-avs and 720p clips, the aligned crop pasted
+straight back keeps 0.87 / 0.72 of the source's sharpness at 128 px (bilinear both ways: 0.51 /
+0.39) and 1.02 at 256 px (0.69 / 0.64), for about 0.1 ms more per face at 128 px.
 """
 from __future__ import annotations
 
@@ -42,6 +47,9 @@ TEMPLATE_68 = np.array([
     (-0.184, 0.366), (-0.061, 0.338), (0.000, 0.343), (0.061, 0.338),
     (0.184, 0.366), (0.063, 0.395), (0.000, 0.403), (-0.063, 0.395),
 ], dtype=np.float64)
+
+PIXELS = cv2.INTER_CUBIC  # resampling of face pixels, into the crop and back
+MASKS = cv2.INTER_LINEAR  # resampling of masks and blend weights
 
 ALIGN_POINTS = np.array([27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41,
                          42, 43, 44, 45, 46, 47, 48, 54])
@@ -140,7 +148,7 @@ def align_face(frame: np.ndarray, landmarks: np.ndarray, size: int = 256, covera
         raise ValueError(f"border must be 'replicate' or 'zero', not {border!r}")
     matrix = alignment_matrix(landmarks, size, coverage)
     mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
-    crop = cv2.warpAffine(frame, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=mode)
+    crop = cv2.warpAffine(frame, matrix, (size, size), flags=PIXELS, borderMode=mode)
     return AlignedFace(crop=crop, matrix=matrix, inverse=cv2.invertAffineTransform(matrix),
                        landmarks=transform_points(landmarks, matrix).astype(np.float32), coverage=coverage)
 
@@ -166,12 +174,15 @@ def paste_box(inverse: np.ndarray, crop_shape: tuple[int, int], frame_shape: tup
     return int(x0), int(y0), int(x1), int(y1)
 
 
-def uncrop(image: np.ndarray, inverse: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """Warp a crop-space image back into frame space, restricted to `box` (x0, y0, x1, y1)."""
+def uncrop(image: np.ndarray, inverse: np.ndarray, box: tuple[int, int, int, int],
+           interpolation: int = MASKS) -> np.ndarray:
+    """Warp a crop-space image back into frame space, restricted to `box` (x0, y0, x1, y1).
+
+    `interpolation`: MASKS (bilinear, the default) for masks and weights, PIXELS for face pixels."""
     x0, y0, x1, y1 = box
     shifted = inverse.copy()
     shifted[:, 2] -= (x0, y0)
-    return cv2.warpAffine(image, shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+    return cv2.warpAffine(image, shifted, (x1 - x0, y1 - y0), flags=interpolation,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
@@ -199,8 +210,8 @@ def paste_back(frame: np.ndarray, crop: np.ndarray, mask: np.ndarray, inverse: n
     shifted[:, 2] -= (x0, y0)
     size = (x1 - x0, y1 - y0)
     premultiplied = cv2.warpAffine(cv2.multiply(levels, alpha3, scale=1 / 255), shifted, size,
-                                   flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    keep = cv2.warpAffine(cv2.bitwise_not(alpha), shifted, size, flags=cv2.INTER_LINEAR,
+                                   flags=PIXELS, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    keep = cv2.warpAffine(cv2.bitwise_not(alpha), shifted, size, flags=MASKS,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=255)  # one channel: a third of the work
     roi = result[y0:y1, x0:x1]
     cv2.multiply(frame[y0:y1, x0:x1], cv2.merge([keep, keep, keep]), dst=roi, scale=1 / 255)  # in place

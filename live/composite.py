@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from faces import AlignedFace, hull_mask, paste_back, paste_box, refine_mask, uncrop
+from faces.align import PIXELS
 
 LABEL_TEXT = "synthetic video"
 INVISIBLE_WEIGHT = 1.0 / 512  # a paste weight this small changes no pixel by half a level
@@ -79,21 +80,33 @@ MASK_MODES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 }
 
 
+COLLAPSE_MODES = ("hull", "pass")
+
+
 @dataclass(frozen=True)
 class CompositeSettings:
-    """How a swapped face is blended in. `erode` and `feather` are in percent of the crop side."""
+    """How a swapped face is blended in. `erode` and `feather` are in percent of the crop side.
+
+    When the model's mask covers less than `min_coverage` of the landmark hull (it collapsed: the
+    model does not see a face it knows), the face is not blended half-transparent: `collapsed`
+    'hull' pastes it with the landmark hull as its mask, 'pass' leaves the face as captured.
+    """
 
     color: str = "rct"
     mask: str = "both"
     erode: float = 2.0
     feather: float = 4.0
     seamless: bool = False
+    min_coverage: float = 0.5
+    collapsed: str = "hull"
 
     def __post_init__(self):
         if self.color not in COLOR_TRANSFERS:
             raise ValueError(f"unknown colour transfer {self.color!r}; choose from {', '.join(COLOR_TRANSFERS)}")
         if self.mask not in MASK_MODES:
             raise ValueError(f"unknown mask {self.mask!r}; choose from {', '.join(MASK_MODES)}")
+        if self.collapsed not in COLLAPSE_MODES:
+            raise ValueError(f"unknown collapsed-mask handling {self.collapsed!r}; choose from {', '.join(COLLAPSE_MODES)}")
 
 
 def blend_mask(model_mask: np.ndarray, hull: np.ndarray, settings: CompositeSettings) -> np.ndarray:
@@ -118,7 +131,7 @@ def seamless_paste(frame: np.ndarray, crop: np.ndarray, mask: np.ndarray, invers
     if box is None:
         return result
     x0, y0, x1, y1 = box
-    patch = np.clip(uncrop(crop.astype(np.float32), inverse, box), 0, 255).astype(np.uint8)
+    patch = np.clip(uncrop(crop.astype(np.float32), inverse, box, PIXELS), 0, 255).astype(np.uint8)
     weight = uncrop(mask.astype(np.float32), inverse, box)
     inside = (weight > 0.5).astype(np.uint8) * 255
     if inside.sum() == 0:
@@ -137,31 +150,52 @@ def seamless_paste(frame: np.ndarray, crop: np.ndarray, mask: np.ndarray, invers
 
 @dataclass(frozen=True)
 class PreparedFace:
-    """A swapped face ready to paste: colour-matched uint8 crop, paste mask, crop-to-frame transform and box."""
+    """A swapped face ready to paste: colour-matched uint8 crop, paste mask, crop-to-frame transform and box.
 
-    face: np.ndarray
-    mask: np.ndarray
+    `box` is None when there is nothing to paste. `coverage` is the share of the landmark hull that the
+    model's own mask covers (see `mask_coverage`).
+    """
+
+    face: np.ndarray | None
+    mask: np.ndarray | None
     inverse: np.ndarray
-    box: tuple[int, int, int, int]
+    box: tuple[int, int, int, int] | None
+    coverage: float
+
+
+def mask_coverage(model_mask: np.ndarray, hull: np.ndarray) -> float:
+    """How much of the landmark hull the model's mask covers: sum(mask * hull) / sum(hull), 1.0 for a full face."""
+    area = float(cv2.sumElems(hull)[0])
+    return float(cv2.sumElems(cv2.multiply(np.asarray(model_mask, np.float32), hull))[0]) / area if area else 0.0
 
 
 def prepare_face(aligned: AlignedFace, face: np.ndarray, model_mask: np.ndarray, settings: CompositeSettings,
                  frame_shape: tuple[int, ...]) -> PreparedFace | None:
     """Colour-match `face` (float [0, 1] or uint8, BGR) to the original crop and build its paste mask and box.
 
-    Writes nothing into any frame; None when the mask leaves nothing to paste inside the frame.
+    Writes nothing into any frame. The box is None when there is nothing to paste inside the frame (or the
+    model's mask collapsed and `settings.collapsed` is 'pass').
     """
     size = face.shape[0]
     hull = hull_mask(aligned.landmarks, size, aligned.coverage)
+    coverage = mask_coverage(model_mask, hull)
+    if coverage < settings.min_coverage and settings.mask != "hull":
+        if settings.collapsed == "pass":
+            return PreparedFace(None, None, aligned.inverse, None, coverage)
+        model_mask = hull  # never a half-transparent face
     levels = cv2.convertScaleAbs(face, alpha=255.0) if face.dtype != np.uint8 else face  # rounds, saturates
     levels = COLOR_TRANSFERS[settings.color](levels, aligned.crop, hull)
     mask = blend_mask(model_mask, hull, settings)
     box = paste_box(aligned.inverse, levels.shape, frame_shape, mask)
-    return None if box is None else PreparedFace(levels, mask, aligned.inverse, box)
+    return PreparedFace(levels, mask, aligned.inverse, box, coverage)
 
 
-def paste_face(out: np.ndarray, prepared: PreparedFace, settings: CompositeSettings) -> tuple[int, int, int, int]:
-    """Paste a prepared face into `out` in place (blend, or Poisson with `settings.seamless`); returns its box."""
+def paste_face(out: np.ndarray, prepared: PreparedFace,
+               settings: CompositeSettings) -> tuple[int, int, int, int] | None:
+    """Paste a prepared face into `out` in place (blend, or Poisson with `settings.seamless`); returns its box
+    (None, and nothing written, when it has none)."""
+    if prepared.box is None:
+        return None
     if settings.seamless:
         seamless_paste(out, prepared.face, prepared.mask, prepared.inverse, out=out, box=prepared.box)
     else:
@@ -173,8 +207,7 @@ def composite_face(out: np.ndarray, aligned: AlignedFace, face: np.ndarray, mode
                    settings: CompositeSettings) -> tuple[int, int, int, int] | None:
     """Colour-match `face` to the original crop, mask it and paste it into `out` (in place); returns the box
     touched, or None when nothing was pasted."""
-    prepared = prepare_face(aligned, face, model_mask, settings, out.shape)
-    return None if prepared is None else paste_face(out, prepared, settings)
+    return paste_face(out, prepare_face(aligned, face, model_mask, settings, out.shape), settings)
 
 
 @functools.lru_cache(maxsize=16)

@@ -26,6 +26,7 @@ class Frame:
     faces: list = field(default_factory=list)   # faces.Face, smoothed, as used for the swap
     aligned: list = field(default_factory=list)  # faces.AlignedFace, one per face
     boxes: list = field(default_factory=list)
+    mask_coverage: list = field(default_factory=list)  # per face: share of its landmark hull the model's mask covers
     failed: bool = False
     error: str = ""
 

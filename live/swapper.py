@@ -97,7 +97,9 @@ class FaceSwapper:
                     shape = frame.image.shape
                     prepared = [prepare_face(a, f, m, self.settings.composite, shape)
                                 for a, f, m in zip(frame.aligned, faces, masks)]
-                    frame.boxes = [paste_face(frame.image, p, self.settings.composite) for p in prepared if p]
+                    frame.mask_coverage = [p.coverage for p in prepared]
+                    boxes = [paste_face(frame.image, p, self.settings.composite) for p in prepared]
+                    frame.boxes = [box for box in boxes if box is not None]
                     frame.output = frame.image
             except Exception as exc:  # the frame goes out as captured
                 frame.output, frame.boxes = frame.image, []

@@ -8,7 +8,7 @@ import pytest
 from faces import TEMPLATE_68
 from evaluation.metrics import (HEAD_MODEL, angle_difference, correlation, eye_open, face_sharpness, head_pose,
                               inter_ocular, jitter, landmark_error, mouth_open)
-from evaluation.summary import FrameResult, check_targets, summarize, summary_table
+from evaluation.summary import FrameResult, check_targets, collapsed_frames, summarize, summary_table
 
 FRAME = (640, 480)
 
@@ -101,7 +101,8 @@ def test_summary_counts_missing_output_faces_against_the_model_and_checks_target
         r = FrameResult(frame=i, time_s=i / 25, swapped=True, source_landmarks=face, output_landmarks=face,
                         dist_a=0.8, dist_b=0.5, landmark_error=0.01, mouth_open=(0.1 + i % 3 / 10, 0.1 + i % 3 / 10),
                         eye_open=(0.3, 0.3), pose_source=(0, 0, 0), pose_output=(1, -2, 3),
-                        sharpness_source=100.0, sharpness_output=60.0)
+                        sharpness_source=100.0, sharpness_output=60.0, sharpness_ceiling=80.0,
+                        mask_coverage=0.95 if i else 0.3)
         results.append(r)
     results[9].output_landmarks, results[9].dist_a, results[9].dist_b = None, None, None  # no face in the output
     summary = summarize(results, "b")
@@ -109,8 +110,14 @@ def test_summary_counts_missing_output_faces_against_the_model_and_checks_target
     assert summary["mouth_open_correlation"] == pytest.approx(1.0) and summary["eye_open_correlation"] is None
     assert (summary["yaw_error_mean"], summary["pitch_error_mean"], summary["roll_error_mean"]) == (1, 2, 3)
     assert summary["sharpness_ratio"] == pytest.approx(0.6) and summary["jitter_source"] == 0
+    assert summary["sharpness_ceiling_ratio"] == pytest.approx(0.8) and summary["sharpness_vs_ceiling"] == pytest.approx(0.75)
+    assert summary["mask_whole"] == pytest.approx(0.9) and summary["mask_collapsed_frames"] == 1
+    assert summary["mask_coverage_min"] == pytest.approx(0.3) and collapsed_frames(results) == [0]
     met = {c["key"]: c["met"] for c in check_targets(summary)}
-    assert met == {"closer_to_b": True, "dist_b_median": True, "sharpness_ratio": True, "landmark_error_mean": True,
-                   "mouth_open_correlation": True, "jitter_ratio": False}  # no jitter at all: the ratio is undefined
+    assert met == {"closer_to_b": False, "dist_b_median": False, "sharpness_vs_ceiling": True,
+                   "landmark_error_mean": True, "mouth_open_correlation": True,
+                   "jitter_ratio": False}  # no jitter at all: the ratio is undefined
+    met = {c["key"]: c["met"] for c in check_targets(summary, "anyface")}
+    assert met == {"closer_to_b": True, "dist_b_median": True, "mask_whole": False}
     table = summary_table(summary)
     assert "swapped frames closer to B than to A" in table and "NO" in table

@@ -1,12 +1,13 @@
 """Alignment, crop / uncrop, paste-back and masks: exact geometry on synthetic points, real faces."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from faces import (COVERAGES, TEMPLATE_68, align_face, alignment_matrix, create_landmarker, eye_centres,
                    hull_mask, paste_back, paste_box, refine_mask, transform_points, uncrop)
-from faces.align import template_in_crop, umeyama
+from faces.align import PIXELS, template_in_crop, umeyama
 
 
 def similar_face(scale: float, angle_deg: float, shift: tuple[float, float]) -> np.ndarray:
@@ -103,8 +104,8 @@ def test_paste_back_touches_nothing_outside_its_box(astronaut):
 
 
 def test_paste_back_is_the_premultiplied_blend_to_within_rounding(astronaut):
-    """Pasting resamples crop * mask and the mask, then blends: within 2 levels of the float formula, any crop
-    range; where the mask is flat that is the plain blend roi + (crop - roi) * mask."""
+    """Pasting resamples crop * mask (bicubic, saturating) and the mask (bilinear), then blends: within 2 levels of
+    the float formula, any crop range; where the mask is flat that is the plain blend roi + (crop - roi) * mask."""
     image, face = astronaut.image, astronaut.face
     aligned = align_face(image, face.landmarks, 128, "whole_face")
     mask = hull_mask(aligned.landmarks, 128, "whole_face", erode=3, feather=6)
@@ -113,14 +114,17 @@ def test_paste_back_is_the_premultiplied_blend_to_within_rounding(astronaut):
         result = paste_back(image, crop, mask, aligned.inverse)
         box = x0, y0, x1, y1 = paste_box(aligned.inverse, crop.shape, image.shape, mask)
         levels = np.clip(crop, 0, 255).astype(np.float32)
-        premultiplied = uncrop(levels * mask[..., None], aligned.inverse, box)
+        premultiplied = np.clip(uncrop(levels * mask[..., None], aligned.inverse, box, PIXELS), 0, 255)
         weight = uncrop(mask, aligned.inverse, box)[..., None]
         roi = image[y0:y1, x0:x1].astype(np.float32)
-        error = np.abs(result[y0:y1, x0:x1] - (roi * (1 - weight) + premultiplied))
+        error = np.abs(result[y0:y1, x0:x1] - np.clip(roi * (1 - weight) + premultiplied, 0, 255))
         assert error.max() <= 2.0 and error.mean() < 0.5
-        flat = np.broadcast_to(weight >= 1.0, error.shape)
-        plain = roi + (uncrop(levels, aligned.inverse, box) - roi) * weight
-        assert np.abs(result[y0:y1, x0:x1] - plain)[flat].max() <= 1.0
+        inside = cv2.erode(weight[..., 0], np.ones((5, 5), np.uint8))  # flat over the bicubic kernel's reach
+        flat = np.broadcast_to((inside >= 1.0)[..., None], error.shape)
+        plain = np.clip(roi + (uncrop(levels, aligned.inverse, box, PIXELS) - roi) * weight, 0, 255)
+        # the input's rounding to levels (0.5) passes through bicubic weights that sum to about 1.2 in magnitude,
+        # then the output is rounded (0.5): 1.1 levels at most
+        assert np.abs(result[y0:y1, x0:x1] - plain)[flat].max() <= 1.15
         assert flat.mean() > 0.15, "the test reaches the mask's flat inside"
 
 

@@ -12,8 +12,8 @@ from export.contract import ModelContract
 from faces import TEMPLATE_ID, align_face, create_landmarker
 from live.backends import live_cpu_threads
 from live.inference import model_input, model_output
-from live.composite import (CompositeSettings, blend_mask, composite_face, draw_label, label_box, lct, rct,
-                            seamless_paste)
+from live.composite import (CompositeSettings, blend_mask, composite_face, draw_label, label_box, lct, paste_face,
+                            prepare_face, rct, seamless_paste)
 from live.profiler import CHUNK_FRAMES, FrameLog, FrameTiming, Profiler, StageTimer
 from live.rss import RssSampler
 from live.queues import END, FrameQueue
@@ -80,6 +80,30 @@ def test_composite_touches_only_the_face_box(aligned_astronaut, seamless):
     if not seamless:
         x, y = np.round(aligned.inverse @ (64, 68, 1)).astype(int)  # the middle of a green stripe
         assert np.abs(out[y, x].astype(int) - (51, 230, 51)).max() <= 8  # the swapped colour, fully pasted
+
+
+@pytest.mark.parametrize("collapsed", ["hull", "pass"])
+def test_a_collapsed_model_mask_is_never_blended_half_transparent(aligned_astronaut, collapsed):
+    """A mask over a fifth of the face hull: 'hull' pastes the face with the hull (opaque inside), 'pass' pastes
+    nothing; either way the coverage is reported, and a whole mask is used as it is."""
+    from faces import hull_mask
+    image, _, aligned = aligned_astronaut
+    hull = hull_mask(aligned.landmarks, 128, "whole_face")
+    swapped = np.full((128, 128, 3), (0.2, 0.9, 0.2), np.float32)
+    ghost = np.full((128, 128), 0.2, np.float32)  # what a model that does not know the face gives: a faint mask
+    settings = CompositeSettings(color="none", collapsed=collapsed)
+    prepared = prepare_face(aligned, swapped, ghost, settings, image.shape)
+    assert prepared.coverage == pytest.approx(0.2, abs=0.01)
+    out = image.copy()
+    box = paste_face(out, prepared, settings)
+    if collapsed == "pass":
+        assert box is None and np.array_equal(out, image)
+    else:
+        x, y = np.round(aligned.inverse @ (64, 64, 1)).astype(int)
+        assert np.abs(out[y, x].astype(int) - (51, 230, 51)).max() <= 8  # opaque: the hull, not the faint mask
+    whole = prepare_face(aligned, swapped, np.ones((128, 128), np.float32), settings, image.shape)
+    assert whole.coverage == pytest.approx(1.0) and whole.box is not None
+    np.testing.assert_allclose(whole.mask, blend_mask(np.ones((128, 128), np.float32), hull, settings))
 
 
 def test_mask_modes_erode_and_feather(aligned_astronaut):

@@ -76,9 +76,9 @@ def augment_face(rng: np.random.Generator, image: np.ndarray, aux: np.ndarray,
     size = image.shape[0]
     m = random_similarity(rng, size, cfg)
     colour = random_colour(rng, cfg)  # drawn before the warp, so the target does not depend on cfg.warp
-    flags, border = cv2.INTER_LINEAR, cv2.BORDER_REPLICATE
+    flags, border = cv2.INTER_CUBIC, cv2.BORDER_REPLICATE  # face pixels bicubic (as faces.align), masks bilinear
     target = cv2.warpAffine(image, m, (size, size), flags=flags, borderMode=border)
-    aux = cv2.warpAffine(aux, m, (size, size), flags=flags, borderMode=cv2.BORDER_CONSTANT)
+    aux = cv2.warpAffine(aux, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     if aux.ndim == 2:
         aux = aux[..., None]
     if cfg.warp:
