@@ -28,6 +28,7 @@ import cv2
 
 from evaluation.evaluate import USER_ERRORS, EvaluationRequest, run_evaluation
 from evaluation.identity import FaceEmbedder
+from evaluation.split import REPO, default_data_dir
 from evaluation.summary import summary_table
 from export.onnx_export import export_checkpoint
 from export.source import ExportError
@@ -41,16 +42,10 @@ from training.model import PRESETS
 FORMAT = "swapcam-quality-bench-1"
 CLIP_A, CLIP_B = "videos/pc-avs/00104.mp4", "videos/pc-avs/00098.mp4"
 NAME_A, NAME_B = "pcavs_00104", "pcavs_00098"
-REPO = Path(__file__).resolve().parents[1]
 
 
 class BenchError(ValueError):
     """A benchmark that cannot run as asked; the message is one line for the user."""
-
-
-def default_data_dir() -> Path:
-    """The shared data folder: $SWAPCAM_SHARED/data, else ../shared/data beside the repository."""
-    return Path(os.environ.get("SWAPCAM_SHARED", REPO.parent / "shared")).expanduser().resolve() / "data"
 
 
 def check_out_dir(out: Path) -> Path:

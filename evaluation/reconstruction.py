@@ -12,19 +12,21 @@ from pathlib import Path
 import torch
 
 from training.checkpoint import build_model_from_checkpoint
-from training.data import FaceBank, holdout_split, load_bank
+from training.data import FaceBank, find_facesets, holdout_split, load_bank, load_facesets
 from training.faceset import Faceset, FacesetError
 from training.losses import LossConfig
 from training.monitor import evaluate
 
 
 def _run_heldout(run_config: dict, which: str, resolution: int) -> tuple[FaceBank, str]:
-    folder = Path(run_config[f"faceset_{which}"])
-    if not (folder / "faceset.json").is_file():
-        raise FacesetError(f"the run's faceset {which.upper()} ({folder}) is not here")
-    bank = load_bank(Faceset.load(folder), resolution)
+    folders = run_config[f"facesets_{which}"]
+    missing = [f for f in folders if not (Path(f) / "faceset.json").is_file()]
+    if missing:
+        raise FacesetError(f"the run's faceset {which.upper()} ({missing[0]}) is not here")
+    bank = load_facesets(find_facesets(folders), resolution)
     _, held = holdout_split(len(bank), run_config["holdout"], run_config["seed"])
-    return bank.subset(held), f"{len(held)} faces the run held out of {folder}"
+    where = folders[0] if len(folders) == 1 else f"its {len(folders)} facesets"
+    return bank.subset(held), f"{len(held)} faces the run held out of {where}"
 
 
 def reconstruction_scores(ckpt: dict, heldout_a: str | Path | None = None) -> dict:

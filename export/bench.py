@@ -56,7 +56,7 @@ def preset_models(preset: str, faceset_dir: str, folder: Path, log) -> list[Path
     checkpoint = {"format": FORMAT, "preset": preset, "model_config": model.config.to_dict(),
                   "model": model.state_dict(), "step": 0,
                   "config": {"identities": ["a", "b"], "coverage": _faceset_coverage(faceset_dir),
-                             "template_id": TEMPLATE_ID, "faceset_a": str(faceset_dir)}}
+                             "template_id": TEMPLATE_ID, "facesets_a": [str(faceset_dir)]}}
     fp32 = export_checkpoint(checkpoint, folder / f"{preset}_fp32.onnx", log=log).output
     int8 = export_checkpoint(checkpoint, folder / f"{preset}_int8.onnx", int8_faceset=faceset_dir, log=log).output
     return [fp32, int8]

@@ -20,8 +20,8 @@ from training.checkpoint import CheckpointError, build_model_from_checkpoint, lo
 from training.faceset import Faceset, FacesetError
 from training.model import SwapModel
 
-# direction -> (index of the source person in `identities`, config key of the source person's faceset)
-DIRECTIONS = {"a2b": (0, "faceset_a"), "b2a": (1, "faceset_b")}
+# direction -> (index of the source person in `identities`, config key of the source person's facesets)
+DIRECTIONS = {"a2b": (0, "facesets_a"), "b2a": (1, "facesets_b")}
 
 
 class ExportError(ValueError):
@@ -38,7 +38,8 @@ class SwapSource:
     identities: tuple[str, str]  # (person A, person B)
     coverage: str
     template_id: str
-    facesets: dict[str, str]     # config key ('faceset_a', 'faceset_b') -> folder, where recorded
+    facesets: dict[str, str]     # config key ('facesets_a', 'facesets_b') -> the first faceset's folder, where recorded
+    pool: dict                   # what the run recorded of a pool on the A side ({} for one person)
 
     @property
     def resolution(self) -> int:
@@ -56,6 +57,8 @@ class SwapSource:
 
         The one place a contract is built: the ONNX export and the live PyTorch backend both call it.
         """
+        if self.pool and direction == "a2b":  # an any-face model: who it was trained to take
+            extra = {"pool": self.pool, **extra}
         contract = ModelContract(resolution=self.resolution, coverage=self.coverage, template_id=self.template_id,
                                  identities=self.path_identities(direction), direction=direction, batch=batch,
                                  precision=precision, steps=self.steps, preset=self.preset,
@@ -97,10 +100,10 @@ def load_source(checkpoint: str | Path | dict) -> SwapSource:
     if config["template_id"] != TEMPLATE_ID:
         raise ExportError(f"checkpoint was trained on alignment template {config['template_id']!r}; "
                           f"this swapcam aligns with {TEMPLATE_ID}")
-    facesets = {key: str(config[key]) for _, key in DIRECTIONS.values() if config.get(key)}
+    facesets = {key: str(config[key][0]) for _, key in DIRECTIONS.values() if config.get(key)}
     return SwapSource(model=model, preset=str(ckpt.get("preset", "")), steps=int(ckpt.get("step", 0)),
                       identities=identities, coverage=str(config["coverage"]),
-                      template_id=str(config["template_id"]), facesets=facesets)
+                      template_id=str(config["template_id"]), facesets=facesets, pool=dict(config.get("pool") or {}))
 
 
 def open_faceset(folder: str | Path, source: SwapSource) -> Faceset:

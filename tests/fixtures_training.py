@@ -54,3 +54,33 @@ def tiny_training(faceset_a, faceset_b, tmp_path_factory):
 def tiny_checkpoint(tiny_training) -> Path:
     """Run folder of the tiny training (checkpoint.pt inside); load it with training.checkpoint.load_checkpoint."""
     return tiny_training[0]
+
+
+@pytest.fixture(scope="session")
+def pool_dir(data_dir, tmp_path_factory) -> Path:
+    """A small pool made by `extract_each`: a folder of facesets, one per clip (the first three pool clips of
+    evaluation/split.py, every 10th frame) and one per photo folder (two dlib-johns people)."""
+    from evaluation.split import POOL_CLIPS, clip_path, faceset_name
+    from training.extract import extract_each
+
+    media = tmp_path_factory.mktemp("pool_media")
+    for clip in POOL_CLIPS[:3]:
+        (media / f"{faceset_name(clip)}.mp4").symlink_to(clip_path(data_dir, clip))
+    for person in ("John_Salley", "John_Savage"):
+        (media / person).symlink_to(data_dir / "images" / "dlib-johns" / person, target_is_directory=True)
+    out = tmp_path_factory.mktemp("pool") / "pool"
+    extract_each(media, out, size=256, coverage="whole_face", every=10)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrain(pool_dir, tmp_path_factory):
+    """(run_dir, TrainResult) of a 40-step pretraining on `pool_dir` at 64 px and a quarter width (a few seconds)."""
+    from training.config import new_run_config
+    from training.trainer import train
+
+    settings = dict(TINY_RUN, steps=40)
+    cfg = new_run_config([pool_dir], [pool_dir], settings.pop("preset"), settings.pop("width"),
+                         settings.pop("resolution"), names=("pool", "pool"), pretrain=True, **settings)
+    run_dir = tmp_path_factory.mktemp("runs") / "pretrain"
+    return run_dir, train(cfg, run_dir)

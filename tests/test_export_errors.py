@@ -50,7 +50,7 @@ def test_corrupt_checkpoint(tmp_path, capsys):
 def test_foreign_checkpoint(tmp_path, capsys):
     torch.save({"state_dict": {"w": torch.zeros(3)}, "epoch": 3}, tmp_path / "resnet.pt")
     line = one_line_error(capsys, ["--checkpoint", str(tmp_path / "resnet.pt"), "--output", str(tmp_path / "m.onnx")])
-    assert "is not a swapcam-checkpoint-1 file" in line
+    assert "is not a swapcam-checkpoint-2 file" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["resnet.pt"]
 
 

@@ -24,7 +24,7 @@ def test_checkpoint_holds_weights_optimizer_step_rng_and_config(tiny_checkpoint,
     assert set(ckpt["rng"]) == {"torch", "numpy", "python"}
     assert ckpt["optimizer"]["state"], "optimizer moments are saved"
     cfg = ckpt["config"]
-    assert cfg["faceset_a"] == str(faceset_a.resolve()) and cfg["faceset_b"] == str(faceset_b.resolve())
+    assert cfg["facesets_a"] == [str(faceset_a.resolve())] and cfg["facesets_b"] == [str(faceset_b.resolve())]
     assert cfg["identities"] == ["pcavs_00104", "pcavs_00098"]
     assert (cfg["coverage"], cfg["template_id"], cfg["resolution"]) == ("whole_face", TEMPLATE_ID, 64)
     model = build_model_from_checkpoint(ckpt)

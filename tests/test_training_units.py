@@ -147,7 +147,7 @@ def test_checkpoint_round_trip_and_rng_restore(tmp_path):
 
 def test_foreign_torch_file_is_not_a_checkpoint(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
-    with pytest.raises(CheckpointError, match="is not a swapcam-checkpoint-1 file"):
+    with pytest.raises(CheckpointError, match="is not a swapcam-checkpoint-2 file"):
         load_checkpoint(tmp_path / "other.pt")
 
 

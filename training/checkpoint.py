@@ -2,15 +2,15 @@
 
 A checkpoint is a plain dict that `torch.load(..., weights_only=True)` can read:
 
-    format        "swapcam-checkpoint-1"
+    format        "swapcam-checkpoint-2"
     preset        the preset name the run started from ("fast", "quality", ...)
     model_config  ModelConfig.to_dict()
     model         the SwapModel state_dict (never wrapped in DistributedDataParallel)
     optimizer     the AdamW state_dict
     step          training steps done
     rng           torch / numpy / python RNG states, as tensors and tuples
-    config        the full training config: faceset_a, faceset_b (absolute paths), identities,
-                  coverage, template_id, resolution, batch size, learning rate, ...
+    config        the full training config (training/config.py): facesets_a, facesets_b (absolute
+                  paths), identities, coverage, template_id, resolution, batch size, learning rate, ...
 
 Saving writes a temp file in the run folder, fsyncs it and renames it over `checkpoint.pt`, so a
 process killed at any moment leaves the previous checkpoint whole.
@@ -26,7 +26,7 @@ import torch
 
 from training.model import ModelConfig, SwapModel
 
-FORMAT = "swapcam-checkpoint-1"
+FORMAT = "swapcam-checkpoint-2"
 FILE_NAME = "checkpoint.pt"
 REQUIRED_KEYS = ("format", "preset", "model_config", "model", "optimizer", "step", "rng", "config")
 
@@ -88,6 +88,8 @@ def load_checkpoint(path_or_run_dir: str | Path) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated, foreign or unsafe files
         raise CheckpointError(f"{path} is corrupt or not a swapcam checkpoint ({type(exc).__name__})") from None
+    if isinstance(state, dict) and state.get("format") == "swapcam-checkpoint-1":
+        raise CheckpointError(f"{path} was written by an older swapcam (swapcam-checkpoint-1); train it anew")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a {FORMAT} file")
     missing = [k for k in REQUIRED_KEYS if k not in state]

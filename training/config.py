@@ -1,55 +1,87 @@
 """The training configuration: every setting of a run in one dataclass, stored whole in each checkpoint.
 
-`new_run_config` builds it for a fresh run from a preset and the facesets; `resumed_config`
-takes a checkpoint's config and applies only the settings a user may change mid-run (length,
-warp, learning rate, batch size, logging), refusing changes that would not fit the saved weights.
+Each setting is written once, here: its default, and the help text the command lines generate
+their options from (`add_options`). `new_run_config` builds a config for a fresh run from a preset
+and the facesets; `resumed_config` takes a checkpoint's config and applies only the settings a user
+may change mid-run (length, warp, learning rate, batch size, logging), refusing changes that would
+not fit the saved weights; `check_init` checks that a pretrained run can start this one.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import argparse
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
+from faces.cli import non_negative_int, positive_float, positive_int
 from training.augment import AugmentConfig
 from training.checkpoint import CheckpointError
-from training.data import check_pair
+from training.data import SAMPLINGS, check_alike, find_facesets
 from training.faceset import Faceset, FacesetError
 from training.losses import LossConfig
 from training.model import PRESETS, ModelConfig, SwapModel, scale_config
+
+LR_SCHEDULES = ("constant", "cosine")
 
 
 class TrainError(ValueError):
     """A training request that cannot be carried out; the message is one line for the user."""
 
 
+def setting(default, help: str, **argparse_options):
+    """A config field with its default and its command-line help (and argparse options such as type)."""
+    return field(default=default, metadata={"help": help, **argparse_options})
+
+
+def share(text: str) -> float:
+    """argparse type: a number from 0 to 1."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
+    return value
+
+
 @dataclass
 class TrainConfig:
     """Everything a run depends on."""
 
-    faceset_a: str
-    faceset_b: str
-    identities: list[str]
+    facesets_a: list[str]         # absolute paths: one faceset (a person) or many (a pool)
+    facesets_b: list[str]
+    identities: list[str]         # (name of A, name of B)
     preset: str
     model_config: dict
     coverage: str
     template_id: str
     resolution: int
-    batch_size: int = 16          # faces per identity per step (per process under torchrun)
-    lr: float = 1e-4
+    pretrain: bool = False        # a pool on both sides through one decoder (python -m training.pretrain)
+    init: str | None = None       # the run whose weights this one started from
+    pool: dict = field(default_factory=dict)  # {"facesets": N, "faces": M, "names": [...]} when A is a pool
+    batch_size: int = setting(16, "faces per identity per step (per process under torchrun)", type=positive_int)
+    lr: float = setting(2e-4, "AdamW learning rate (default per preset: 2e-4 fast, 5e-5 quality)",
+                        type=positive_float)
+    lr_schedule: str = setting("constant", "learning rate after the warm-up: constant, or cosine down to "
+                               "lr * lr_floor at the end of the run", choices=LR_SCHEDULES)
+    lr_floor: float = setting(0.1, "the cosine schedule's last learning rate, as a share of lr", type=share)
+    lr_dropout: float = setting(1.0, "share of each weight update kept, at random per weight (DeepFaceLab's "
+                                "learning-rate dropout keeps 0.3; 1 is off)", type=share)
     weight_decay: float = 0.01
-    warmup_steps: int = 100
+    warmup_steps: int = setting(100, "steps of linear learning-rate warm-up", type=non_negative_int)
     steps: int | None = None      # stop at this total step count
     minutes: float | None = None  # or after this many minutes of this invocation
     warp: bool = True
-    seed: int = 0
-    workers: int | None = None    # data loader processes per training process; None: 1 on CPU, more on a GPU
-    threads: int = 0              # torch threads; 0: this machine's CPUs shared among its training processes
-    device: str = "auto"
-    save_every: int = 250
-    preview_every: int = 100
-    log_every: int = 10
+    no_warp_share: float = setting(0.0, "the last share of the run is trained without the random warp, to "
+                                   "sharpen (steps, or minutes of this invocation)", type=share)
+    sampling: str = setting("uniform", "how faces are drawn: uniform, or evenly over head yaw", choices=SAMPLINGS)
+    seed: int = setting(0, "random seed", type=non_negative_int)
+    workers: int | None = setting(None, "data loading processes (default 1 on a CPU, up to 8 on a GPU; 0: in "
+                                  "the trainer)", type=non_negative_int)
+    threads: int = setting(0, "torch CPU threads (default: CPUs / processes)", type=non_negative_int)
+    device: str = setting("auto", "where to train: auto (CUDA if present), cpu or cuda", choices=["auto", "cpu", "cuda"])
+    save_every: int = setting(250, "steps between checkpoints", type=positive_int)
+    preview_every: int = setting(100, "steps between preview images", type=positive_int)
+    log_every: int = setting(10, "steps between log entries", type=positive_int)
     holdout: float = 0.05
-    loss: dict = field(default_factory=lambda: asdict(LossConfig()))
-    augment: dict = field(default_factory=lambda: asdict(AugmentConfig()))
+    loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def to_dict(self) -> dict:
         """Plain-JSON form, as stored in checkpoints."""
@@ -59,7 +91,10 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> "TrainConfig":
         """Inverse of to_dict; keys this version does not know are ignored."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        values = {k: v for k, v in d.items() if k in known}
+        values["loss"] = LossConfig(**values.get("loss", {}))
+        values["augment"] = AugmentConfig(**values.get("augment", {}))
+        return cls(**values)
 
 
 # AdamW learning rate per preset: the small fast network learns quickest near the top of the usual
@@ -67,8 +102,35 @@ class TrainConfig:
 PRESET_LR = {"fast": 2e-4, "quality": 5e-5}
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
-RESUMABLE = ("steps", "minutes", "warp", "lr", "weight_decay", "batch_size", "workers", "threads", "device",
-             "save_every", "preview_every", "log_every")
+RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
+             "weight_decay", "batch_size", "workers", "threads", "device", "save_every", "preview_every", "log_every")
+
+# The settings every training command line offers, generated from the fields above.
+OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling", "warmup_steps",
+           "seed", "workers", "threads", "device", "save_every", "preview_every", "log_every")
+
+
+def add_options(parser: argparse.ArgumentParser, names: tuple[str, ...] = OPTIONS) -> None:
+    """Add `--NAME` for each named TrainConfig setting, with its type, choices and help (default None: the
+    config's own default applies)."""
+    by_name = {f.name: f for f in fields(TrainConfig)}
+    for name in names:
+        f = by_name[name]
+        meta = dict(f.metadata)
+        text = meta.pop("help")
+        if "(default" not in text and f.default is not MISSING and f.default is not None:
+            text += f" (default {f.default:g})" if isinstance(f.default, float) else f" (default {f.default})"
+        parser.add_argument(f"--{name.replace('_', '-')}", help=text, **meta)
+    parser.add_argument("--eyes-mouth", type=positive_float,
+                        help=f"loss weight of eyes and mouth against the rest of the face (default {LossConfig.eyes_mouth:g})")
+
+
+def settings_from(args: argparse.Namespace, names: tuple[str, ...] = OPTIONS) -> dict:
+    """The settings `add_options` options that were given, as TrainConfig keyword arguments."""
+    settings = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    if getattr(args, "eyes_mouth", None) is not None:
+        settings["loss"] = LossConfig(eyes_mouth=args.eyes_mouth)
+    return settings
 
 
 def model_config_for(preset: str, width: float = 1.0, resolution: int | None = None) -> ModelConfig:
@@ -83,28 +145,40 @@ def model_config_for(preset: str, width: float = 1.0, resolution: int | None = N
     return cfg
 
 
-def load_pair(path_a: str | Path, path_b: str | Path) -> tuple[Faceset, Faceset]:
-    """Both facesets, checked to be non-empty and cut alike (FacesetError otherwise)."""
-    a, b = Faceset.load(path_a), Faceset.load(path_b)
-    check_pair(a, b)
-    return a, b
+def pool_name(facesets: list[Faceset], name: str | None) -> str:
+    """The name of one side of a run: the given one, the faceset's folder, or the pool's folder."""
+    if name:
+        return name
+    if len(facesets) == 1:
+        return facesets[0].root.name
+    parents = {f.root.parent for f in facesets}
+    return f"pool:{parents.pop().name}" if len(parents) == 1 else f"pool of {len(facesets)} facesets"
 
 
-def new_run_config(faceset_a: str | Path, faceset_b: str | Path, preset: str = "fast", width: float = 1.0,
-                   resolution: int | None = None, names: tuple[str | None, str | None] = (None, None),
+def describe_pool(facesets: list[Faceset]) -> dict:
+    """What the model contract records of a pool: its facesets' names and its face count ({} for one faceset)."""
+    if len(facesets) == 1:
+        return {}
+    return {"facesets": len(facesets), "faces": sum(len(f) for f in facesets), "names": [f.root.name for f in facesets]}
+
+
+def new_run_config(facesets_a, facesets_b, preset: str = "fast", width: float = 1.0, resolution: int | None = None,
+                   names: tuple[str | None, str | None] = (None, None), pretrain: bool = False,
                    **settings) -> TrainConfig:
-    """Config for a fresh run; identities default to the faceset folder names."""
-    a, b = load_pair(faceset_a, faceset_b)
+    """Config for a fresh run; a side given as one path or a list of paths (facesets or folders of facesets)."""
+    a = find_facesets(facesets_a if isinstance(facesets_a, (list, tuple)) else [facesets_a])
+    b = find_facesets(facesets_b if isinstance(facesets_b, (list, tuple)) else [facesets_b])
+    check_alike(a[0], b[0])
     model_cfg = model_config_for(preset, width, resolution)
-    identities = [names[0] or a.root.name, names[1] or b.root.name]
     settings.setdefault("lr", PRESET_LR.get(preset, TrainConfig.lr))
-    return TrainConfig(faceset_a=str(a.root), faceset_b=str(b.root), identities=identities, preset=preset,
-                       model_config=model_cfg.to_dict(), coverage=a.coverage, template_id=a.template_id,
-                       resolution=model_cfg.resolution, **settings)
+    return TrainConfig(facesets_a=[str(f.root) for f in a], facesets_b=[str(f.root) for f in b],
+                       identities=[pool_name(a, names[0]), pool_name(b, names[1])], preset=preset,
+                       model_config=model_cfg.to_dict(), coverage=a[0].coverage, template_id=a[0].template_id,
+                       resolution=model_cfg.resolution, pretrain=pretrain, pool=describe_pool(a), **settings)
 
 
-def resumed_config(ckpt: dict, source: str, preset: str | None = None, faceset_a: str | None = None,
-                   faceset_b: str | None = None, model_config: ModelConfig | None = None,
+def resumed_config(ckpt: dict, source: str, preset: str | None = None, facesets_a: list[str] | None = None,
+                   facesets_b: list[str] | None = None, model_config: ModelConfig | None = None,
                    **changes) -> TrainConfig:
     """The checkpoint's config with `changes` (only RESUMABLE keys) applied; refuses a different network."""
     cfg = TrainConfig.from_dict(ckpt["config"])
@@ -116,11 +190,30 @@ def resumed_config(ckpt: dict, source: str, preset: str | None = None, faceset_a
     bad = sorted(set(changes) - set(RESUMABLE))
     if bad:
         raise TrainError(f"cannot change {', '.join(bad)} when resuming")
-    if faceset_a or faceset_b:
-        a, b = load_pair(faceset_a or cfg.faceset_a, faceset_b or cfg.faceset_b)
-        if a.coverage != cfg.coverage:
-            raise FacesetError(f"the facesets are {a.coverage} crops, but {source} was trained on {cfg.coverage}")
-        cfg.faceset_a, cfg.faceset_b = str(a.root), str(b.root)
+    if facesets_a or facesets_b:
+        a = find_facesets(facesets_a or cfg.facesets_a)
+        b = find_facesets(facesets_b or cfg.facesets_b)
+        check_alike(a[0], b[0])
+        if a[0].coverage != cfg.coverage:
+            raise FacesetError(f"the facesets are {a[0].coverage} crops, but {source} was trained on {cfg.coverage}")
+        cfg.facesets_a, cfg.facesets_b = [str(f.root) for f in a], [str(f.root) for f in b]
     for key, value in changes.items():
         setattr(cfg, key, value)
     return cfg
+
+
+def check_init(cfg: TrainConfig, init: dict, source: str) -> None:
+    """Raise TrainError (one line) unless the loaded run `init` can start `cfg`'s run: same network, same crops."""
+    init_cfg = init["config"]
+    if init["model_config"] != cfg.model_config:
+        raise TrainError(f"--init {source} is a {init['preset']} run at {init_cfg.get('resolution')} px with another "
+                         f"network; this run is {cfg.preset} at {cfg.resolution} px (pretrain with the same --preset, "
+                         f"--width and --resolution)")
+    if (init_cfg.get("coverage"), init_cfg.get("template_id")) != (cfg.coverage, cfg.template_id):
+        raise TrainError(f"--init {source} was trained on {init_cfg.get('coverage')} crops; these facesets are "
+                         f"{cfg.coverage} crops")
+
+
+def path_of(value: str | Path) -> str:
+    """An absolute path, as configs record them."""
+    return str(Path(value).expanduser().resolve())

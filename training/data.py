@@ -1,5 +1,12 @@
-"""Training data: both facesets in memory at the training resolution, split into train and held-out
-faces, and served as augmented batch pairs (A and B) by DataLoader worker processes.
+"""Training data: facesets in memory at the training resolution, split into train and held-out faces, and
+served as augmented batch pairs (A and B) by DataLoader worker processes.
+
+A side of a run is one faceset (a person) or a pool of many (`find_facesets` takes facesets and folders
+of facesets). Faces are drawn by `sampling`:
+- "uniform": every face alike; in a pool, a clip counts as at most POOL_CLIP_FACES photos, so a long
+  video of one person does not crowd out thousands of one-photo people;
+- "yaw": evenly over head yaw (YAW_BINS bins of a landmark yaw estimate), so the rare turned faces of
+  a mostly frontal clip are seen as often as the frontal ones.
 
 Batch `step` is drawn from a generator seeded by (seed, rank, step) alone, so the data a run sees
 does not depend on worker count, prefetching or where a resumed run restarted.
@@ -8,7 +15,9 @@ from __future__ import annotations
 
 import itertools
 import signal
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,27 +28,45 @@ from faces import hull_mask
 from faces.cli import progress_bar
 from faces.tensors import crops_to_tensor, fit_crop, masks_to_tensor
 from training.augment import AugmentConfig, augment_face
-from training.faceset import Faceset, FacesetError
+from training.faceset import INDEX_NAME, Faceset, FacesetError
 
 EYES_AND_MOUTH = (slice(36, 42), slice(42, 48), slice(48, 60))  # right eye, left eye, outer lips
+SAMPLINGS = ("uniform", "yaw")
+POOL_CLIP_FACES = 32   # in a pool, the faces of one clip weigh together as much as this many photos
+YAW_BINS = 12
+HELD_OUT_MAX = 256     # a pool holds out at most this many faces (scoring them runs at every checkpoint)
 
 
 @dataclass
 class FaceBank:
-    """One faceset at training resolution: BGR crops (N, R, R, 3) and aux maps (N, R, R, 2) as uint8.
+    """Faces at training resolution: BGR crops (N, R, R, 3) and aux maps (N, R, R, 2) as uint8, plus per face
+    the source it came from (`groups`: one id per clip or photo) and a yaw estimate (`yaw`, see `yaw_estimate`).
 
     aux[..., 0] is the loss mask (the landmark hull, feathered); aux[..., 1] marks eyes and mouth.
     """
 
     images: np.ndarray
     aux: np.ndarray
+    groups: np.ndarray | None = None  # None: all faces from one source
+    yaw: np.ndarray | None = None     # None: all frontal
+
+    def __post_init__(self):
+        if self.groups is None:
+            self.groups = np.zeros(len(self.images), np.int64)
+        if self.yaw is None:
+            self.yaw = np.zeros(len(self.images), np.float32)
 
     def __len__(self) -> int:
         return len(self.images)
 
     def subset(self, idx: np.ndarray) -> "FaceBank":
         """The faces at `idx` as a new bank."""
-        return FaceBank(self.images[idx], self.aux[idx])
+        return FaceBank(self.images[idx], self.aux[idx], self.groups[idx], self.yaw[idx])
+
+    @classmethod
+    def concat(cls, banks: list["FaceBank"]) -> "FaceBank":
+        """One bank of all the faces of `banks`, in order."""
+        return cls(*(np.concatenate([getattr(b, k) for b in banks]) for k in ("images", "aux", "groups", "yaw")))
 
 
 def face_aux(landmarks: np.ndarray, size: int, coverage: str) -> np.ndarray:
@@ -54,26 +81,91 @@ def face_aux(landmarks: np.ndarray, size: int, coverage: str) -> np.ndarray:
     return np.dstack([np.round(mask * 255).astype(np.uint8), features])
 
 
-def load_bank(faceset: Faceset, resolution: int, progress: bool = False) -> FaceBank:
-    """Read every face of `faceset`, resized to `resolution`, with its aux maps (`progress`: show a bar)."""
+def yaw_estimate(landmarks: np.ndarray) -> float:
+    """Head yaw from 68 landmarks, about -0.5 (turned to the image's left) to 0.5: where the nose tip (30) sits
+    between the jaw's ends (0 and 16), 0 when frontal. Cheap and monotonic; not degrees."""
+    left, right, nose = landmarks[0, 0], landmarks[16, 0], landmarks[30, 0]
+    return float((nose - (left + right) / 2) / max(abs(right - left), 1e-6))
+
+
+def load_bank(faceset: Faceset, resolution: int, progress: bool = False, group_base: int = 0) -> FaceBank:
+    """Read every face of `faceset`, resized to `resolution`, with its aux maps (`progress`: show a bar).
+
+    Faces get group ids from `group_base` up, one per source file (a clip, or a photo)."""
     n, scale = len(faceset), resolution / faceset.size
     images = np.empty((n, resolution, resolution, 3), np.uint8)
     aux = np.empty((n, resolution, resolution, 2), np.uint8)
+    sources: dict[str, int] = {}
+    groups, yaw = np.empty(n, np.int64), np.empty(n, np.float32)
     faces = progress_bar(range(n), f"loading {faceset.root.name}", unit="face", leave=False) if progress else range(n)
     for i in faces:
         images[i] = fit_crop(faceset.read(i), resolution)
-        aux[i] = face_aux(faceset.landmarks(i) * scale, resolution, faceset.coverage)
-    return FaceBank(images, aux)
+        landmarks = faceset.landmarks(i)
+        aux[i] = face_aux(landmarks * scale, resolution, faceset.coverage)
+        groups[i] = group_base + sources.setdefault(faceset.entries[i]["source"], len(sources))
+        yaw[i] = yaw_estimate(landmarks)
+    return FaceBank(images, aux, groups, yaw)
 
 
-def holdout_split(n: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, held-out) indices: `share` of n (at least one when n >= 2) held out, chosen by `seed`."""
+def find_facesets(paths: list[str | Path]) -> list[Faceset]:
+    """The facesets that `paths` name: each a faceset, or a folder whose sub-folders are facesets (a pool).
+
+    Raises FacesetError (one line) when a path holds no faceset, or the facesets were cut differently.
+    """
+    found = []
+    for path in paths:
+        root = Path(path).expanduser().resolve()
+        if (root / INDEX_NAME).is_file() or not root.is_dir():
+            found.append(Faceset.load(root))
+            continue
+        subs = sorted(p for p in root.iterdir() if (p / INDEX_NAME).is_file())
+        if not subs:
+            raise FacesetError(f"{root} is neither a faceset nor a folder of facesets (no {INDEX_NAME} in it "
+                               f"or its sub-folders)")
+        found += [Faceset.load(p) for p in subs]
+    if not found:
+        raise FacesetError("the pool is empty: give at least one faceset")
+    for other in found[1:]:
+        check_alike(found[0], other)
+    return found
+
+
+def load_facesets(facesets: list[Faceset], resolution: int, progress: bool = False) -> FaceBank:
+    """All faces of `facesets` in one bank (groups numbered across them)."""
+    banks, base = [], 0
+    many = progress and len(facesets) > 1
+    items = progress_bar(facesets, "loading facesets", unit="faceset", leave=False) if many else facesets
+    for faceset in items:
+        banks.append(load_bank(faceset, resolution, progress and not many, base))
+        base = int(banks[-1].groups.max()) + 1
+    return FaceBank.concat(banks)
+
+
+def sampling_weights(bank: FaceBank, sampling: str) -> np.ndarray | None:
+    """Each face's probability of being drawn (None: all alike), for `sampling` 'uniform' or 'yaw'."""
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"unknown sampling {sampling!r}; choose from {', '.join(SAMPLINGS)}")
+    if sampling == "yaw":
+        bins = np.clip(((bank.yaw + 0.5) * YAW_BINS).astype(int), 0, YAW_BINS - 1)
+        count = np.bincount(bins, minlength=YAW_BINS)
+        weights = 1.0 / count[bins]
+    else:
+        sizes = Counter(bank.groups.tolist())
+        if len(sizes) == 1:
+            return None
+        per_group = np.array([min(n, POOL_CLIP_FACES) / n for n in (sizes[g] for g in bank.groups.tolist())])
+        weights = per_group
+    return weights / weights.sum()
+
+
+def holdout_split(n: int, share: float, seed: int, most: int = HELD_OUT_MAX) -> tuple[np.ndarray, np.ndarray]:
+    """(train, held-out) indices: `share` of n (at least one when n >= 2, at most `most`) held out, chosen by `seed`."""
     order = np.random.default_rng([seed, 7919]).permutation(n)
-    held = 0 if n < 2 else max(1, int(round(share * n)))
+    held = 0 if n < 2 else min(max(1, int(round(share * n))), most)
     return np.sort(order[held:]), np.sort(order[:held])
 
 
-def check_pair(a: Faceset, b: Faceset) -> None:
+def check_alike(a: Faceset, b: Faceset) -> None:
     """Raise FacesetError unless two facesets were cut alike (crop size, coverage, template)."""
     if a.size != b.size:
         raise FacesetError(f"facesets differ in crop size: {a.root} is {a.size} px, {b.root} is {b.size} px")
@@ -87,14 +179,16 @@ class PairBatches(Dataset):
     """Item `step` is one training batch: augmented A and B faces, drawn by a (seed, rank, step) generator.
 
     Each batch holds float32 NCHW tensors ready for the network: `a_input`, `a_target` (RGB in
-    [0, 1]) and `a_aux` (hull mask, eyes + mouth in [0, 1]), and the same for B.
+    [0, 1]) and `a_aux` (hull mask, eyes + mouth in [0, 1]), and the same for B. Faces are drawn
+    with `weights_a` / `weights_b` (None: uniformly).
     """
 
     def __init__(self, bank_a: FaceBank, bank_b: FaceBank, batch_size: int, augment: AugmentConfig,
-                 seed: int, rank: int = 0):
+                 seed: int, rank: int = 0, weights_a: np.ndarray | None = None, weights_b: np.ndarray | None = None):
         # Shared-memory tensors reach worker processes as handles, not copies.
         self.banks = tuple((torch.from_numpy(b.images).share_memory_(), torch.from_numpy(b.aux).share_memory_())
                            for b in (bank_a, bank_b))
+        self.weights = (weights_a, weights_b)
         self.batch_size, self.augment, self.seed, self.rank = batch_size, augment, seed, rank
 
     def __len__(self) -> int:
@@ -103,9 +197,12 @@ class PairBatches(Dataset):
     def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.rank, step])
         batch = {}
-        for name, (images, aux) in zip("ab", self.banks):
+        for name, (images, aux), weights in zip("ab", self.banks, self.weights):
             images, aux = images.numpy(), aux.numpy()
-            picks = rng.integers(0, len(images), size=self.batch_size)
+            if weights is None:
+                picks = rng.integers(0, len(images), size=self.batch_size)
+            else:
+                picks = rng.choice(len(images), size=self.batch_size, p=weights)
             faces = [augment_face(rng, images[i], aux[i], self.augment) for i in picks]
             inputs, targets, masks = (np.stack([f[k] for f in faces]) for k in range(3))
             batch[f"{name}_input"] = torch.from_numpy(crops_to_tensor(inputs))

@@ -47,8 +47,8 @@ def preview_grid(model: SwapModel, faces_a: np.ndarray, faces_b: np.ndarray, dev
     """uint8 BGR grid, two rows: A, A->A, A->B for each A face, then B, B->B, B->A for each B face (BGR crops in)."""
     was_training = model.training
     model.eval()
-    rows = []
-    for faces, own, other in ((faces_a, "a", "b"), (faces_b, "b", "a")):
+    rows, k = [], min(len(faces_a), len(faces_b))  # both rows as long
+    for faces, own, other in ((faces_a[:k], "a", "b"), (faces_b[:k], "b", "a")):
         x = torch.from_numpy(crops_to_tensor(faces)).to(device)
         same, swapped = model(x, own)[0], model(x, other)[0]
         tiles = torch.stack([x, same.float(), swapped.float()], 1).flatten(0, 1)  # (3k, 3, R, R)

@@ -1,5 +1,10 @@
-"""The training loop: each step trains decoder A on warped A faces and decoder B on warped B faces
-through the shared encoder, with AdamW (mixed precision and channels_last on CUDA, DDP under torchrun).
+"""The training loop. Read top to bottom: the step, the schedule, the data, then `train`, which runs them.
+
+Each step trains decoder A on warped A faces and decoder B on warped B faces through the shared
+encoder, with AdamW (mixed precision and channels_last on CUDA, DDP under torchrun). Pretraining
+(`cfg.pretrain`) draws both halves of the batch from one pool and trains decoder A on all of it;
+decoder B is kept a copy of it, so a pair started from the run (`init`) begins with two decoders
+that already draw faces.
 
 The run folder gets `checkpoint.pt` (every `save_every` steps, at the end and after Ctrl-C, always
 atomically), `preview.png` (rows: A, A->A, A->B and B, B->B, B->A) and TensorBoard logs in `logs/`.
@@ -9,29 +14,145 @@ from __future__ import annotations
 import math
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from faces.cli import progress_bar
-from training.augment import AugmentConfig
 from training.checkpoint import FORMAT, restore_rng, rng_state, save_checkpoint
-from training.config import TrainConfig, TrainError, load_pair
-from training.data import FaceBank, PairBatches, batch_loader, holdout_split, load_bank
-from training.distributed import (
-    Cluster,
-    anyone,
-    barrier,
-    join_cluster,
-    leave_cluster,
-    usable_cpus,
-)
+from training.config import TrainConfig, TrainError
+from training.data import FaceBank, PairBatches, batch_loader, find_facesets, holdout_split, load_facesets, \
+    sampling_weights
+from training.distributed import Cluster, anyone, barrier, join_cluster, leave_cluster, usable_cpus
 from training.losses import LossConfig, face_loss
 from training.model import ModelConfig, SwapModel
 from training.monitor import PREVIEW_FACES, TrainLog, evaluate, preview_grid, write_png
 
+
+# ---------------------------------------------------------------------------------------------- the step
+
+class PairTrainer(nn.Module):
+    """One forward for a training step: A and B batches through the shared encoder together, then each decoder
+    (with `shared_decoder`, both through decoder A: pretraining)."""
+
+    def __init__(self, model: SwapModel, shared_decoder: bool = False):
+        super().__init__()
+        self.model, self.shared_decoder = model, shared_decoder
+
+    def forward(self, xa: torch.Tensor, xb: torch.Tensor):
+        """((face A', mask A), (face B', mask B)) for batches of A and B faces."""
+        if self.shared_decoder:
+            face, mask = self.model.decoder_a(self.model.encoder(torch.cat([xa, xb])))
+            return tuple(zip(face.split([len(xa), len(xb)]), mask.split([len(xa), len(xb)])))
+        za, zb = self.model.encoder(torch.cat([xa, xb])).split([len(xa), len(xb)])
+        return self.model.decoder_a(za), self.model.decoder_b(zb)
+
+
+def make_optimizer(model: SwapModel, lr: float = 1e-4, weight_decay: float = 0.01) -> torch.optim.Optimizer:
+    """Put `model` in channels_last and give it the trainer's AdamW (beta1 0.5, as deepfakes models use)."""
+    # channels_last (NHWC) suits oneDNN on CPUs as well as tensor cores; fused AdamW is one kernel per step.
+    model.to(memory_format=torch.channels_last)
+    return torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.5, 0.999), weight_decay=weight_decay, fused=True)
+
+
+def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device, loss_cfg: LossConfig,
+               lr_dropout: float = 1.0, amp_dtype=None, scaler=None) -> tuple[dict, dict]:
+    """One optimisation step on a batch pair; returns the A and B loss terms (tensors).
+
+    With `lr_dropout` below 1, each weight keeps its update with that probability (learning-rate
+    dropout, as DeepFaceLab's optimisers do); the optimiser's moments still see every gradient.
+    """
+    x = {k: v.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last) for k, v in batch.items()}
+    with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        (face_a, mask_a), (face_b, mask_b) = trainer(x["a_input"], x["b_input"])
+    loss_a = face_loss(face_a.float(), mask_a.float(), x["a_target"], x["a_aux"], loss_cfg)
+    loss_b = face_loss(face_b.float(), mask_b.float(), x["b_target"], x["b_aux"], loss_cfg)
+    loss = loss_a["total"] + loss_b["total"]
+    optimizer.zero_grad(set_to_none=True)
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
+    before = [p.detach().clone() for p in params] if lr_dropout < 1.0 else None
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+    if before is not None:
+        with torch.no_grad():
+            for p, old in zip(params, before):
+                keep = torch.rand_like(p) < lr_dropout
+                p.copy_(torch.where(keep, p, old))
+    return loss_a, loss_b
+
+
+# ---------------------------------------------------------------------------------------------- the schedule
+
+class RunClock:
+    """How far a run has got, from 0 to 1: by steps when it has a step count, else by this invocation's minutes."""
+
+    def __init__(self, cfg: TrainConfig, start: int):
+        self.steps, self.start = cfg.steps, start
+        self.seconds = cfg.minutes * 60.0 if cfg.minutes else None
+        self.t0 = time.monotonic()
+
+    def fraction(self, step: int) -> float | None:
+        """The share of the run done at `step` (None for a run with neither a step count nor minutes)."""
+        if self.steps:
+            return min(1.0, step / self.steps)
+        if self.seconds:
+            return min(1.0, (time.monotonic() - self.t0) / self.seconds)
+        return None
+
+    def out_of_time(self) -> bool:
+        """Whether a time-limited run's minutes are up."""
+        return self.seconds is not None and time.monotonic() - self.t0 >= self.seconds
+
+
+def learning_rate(cfg: TrainConfig, step: int, progress: float | None) -> float:
+    """Linear warm-up over `warmup_steps`, then constant, or cosine from lr to lr * lr_floor over the run."""
+    warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+    if cfg.lr_schedule == "constant" or progress is None:
+        return cfg.lr * warm
+    return cfg.lr * warm * (cfg.lr_floor + (1.0 - cfg.lr_floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def warps_at(cfg: TrainConfig, progress: float | None) -> bool:
+    """Whether the input is randomly warped at this point of the run (off for its last `no_warp_share`)."""
+    return cfg.warp and not (cfg.no_warp_share and progress is not None and progress >= 1.0 - cfg.no_warp_share)
+
+
+# ---------------------------------------------------------------------------------------------- the data
+
+@dataclass
+class RunData:
+    """The banks of a run: training and held-out faces of A and B, and how A's and B's faces are drawn."""
+
+    train_a: FaceBank
+    train_b: FaceBank
+    held_a: FaceBank
+    held_b: FaceBank
+    weights_a: np.ndarray | None
+    weights_b: np.ndarray | None
+
+
+def load_data(cfg: TrainConfig, progress: bool = False) -> RunData:
+    """Both sides at the training resolution, split into training and held-out faces (one pool when pretraining)."""
+    sides = [cfg.facesets_a] if cfg.pretrain else [cfg.facesets_a, cfg.facesets_b]
+    banks = []
+    for folders in sides:
+        bank = load_facesets(find_facesets(folders), cfg.resolution, progress)
+        train_idx, held_idx = holdout_split(len(bank), cfg.holdout, cfg.seed)
+        banks.append((bank.subset(train_idx), bank.subset(held_idx if len(held_idx) else train_idx)))
+    (train_a, held_a), (train_b, held_b) = banks if len(banks) == 2 else banks * 2
+    return RunData(train_a, train_b, held_a, held_b, sampling_weights(train_a, cfg.sampling),
+                   sampling_weights(train_b, cfg.sampling))
+
+
+# ---------------------------------------------------------------------------------------------- the run
 
 @dataclass
 class TrainResult:
@@ -46,19 +167,6 @@ class TrainResult:
     interrupted: bool
     checkpoint: Path | None
     is_main: bool = True
-
-
-class PairTrainer(nn.Module):
-    """One forward for a training step: A and B batches through the shared encoder together, then each decoder."""
-
-    def __init__(self, model: SwapModel):
-        super().__init__()
-        self.model = model
-
-    def forward(self, xa: torch.Tensor, xb: torch.Tensor):
-        """((face A', mask A), (face B', mask B)) for batches of A and B faces."""
-        za, zb = self.model.encoder(torch.cat([xa, xb])).split([len(xa), len(xb)])
-        return self.model.decoder_a(za), self.model.decoder_b(zb)
 
 
 class StopRequest:
@@ -101,11 +209,6 @@ def data_workers(cfg: TrainConfig, cluster: Cluster, cuda: bool) -> int:
     return max(1, min(8, usable_cpus() // cluster.local_world_size - 1)) if cuda else 1
 
 
-def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """Linear warm-up over `warmup_steps`, then constant."""
-    return cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
-
-
 def checkpoint_state(cfg: TrainConfig, model: SwapModel, optimizer, step: int, world_size: int = 1,
                      scaler=None) -> dict:
     """The dict `save_checkpoint` writes (see training/checkpoint.py), plus the number of training processes."""
@@ -117,61 +220,23 @@ def checkpoint_state(cfg: TrainConfig, model: SwapModel, optimizer, step: int, w
     return state
 
 
-def make_optimizer(model: SwapModel, lr: float = 1e-4, weight_decay: float = 0.01) -> torch.optim.Optimizer:
-    """Put `model` in channels_last and give it the trainer's AdamW (beta1 0.5, as deepfakes models use)."""
-    # channels_last (NHWC) suits oneDNN on CPUs as well as tensor cores; fused AdamW is one kernel per step.
-    model.to(memory_format=torch.channels_last)
-    return torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.5, 0.999), weight_decay=weight_decay, fused=True)
-
-
-def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device, loss_cfg: LossConfig,
-               amp_dtype=None, scaler=None) -> tuple[dict, dict]:
-    """One optimisation step on a batch pair; returns the A and B loss terms (tensors)."""
-    x = {k: v.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last) for k, v in batch.items()}
-    with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-        (face_a, mask_a), (face_b, mask_b) = trainer(x["a_input"], x["b_input"])
-    loss_a = face_loss(face_a.float(), mask_a.float(), x["a_target"], x["a_aux"], loss_cfg)
-    loss_b = face_loss(face_b.float(), mask_b.float(), x["b_target"], x["b_aux"], loss_cfg)
-    loss = loss_a["total"] + loss_b["total"]
-    optimizer.zero_grad(set_to_none=True)
-    if scaler is not None:
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        loss.backward()
-        optimizer.step()
-    return loss_a, loss_b
-
-
-def load_banks(cfg: TrainConfig, progress: bool = False) -> tuple[FaceBank, FaceBank, FaceBank, FaceBank]:
-    """(train A, train B, held-out A, held-out B) at the training resolution."""
-    banks = []
-    for faceset in load_pair(cfg.faceset_a, cfg.faceset_b):
-        bank = load_bank(faceset, cfg.resolution, progress)
-        train_idx, held_idx = holdout_split(len(bank), cfg.holdout, cfg.seed)
-        banks.append((bank.subset(train_idx), bank.subset(held_idx if len(held_idx) else train_idx)))
-    (train_a, held_a), (train_b, held_b) = banks
-    return train_a, train_b, held_a, held_b
-
-
 class Reporter:
-    """Rank 0's outputs: progress line, TensorBoard, preview PNG, held-out scores and checkpoints."""
+    """Rank 0's outputs: progress bar, TensorBoard, preview PNG, held-out scores and checkpoints."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, model: SwapModel, optimizer, scaler, held_a: FaceBank,
-                 held_b: FaceBank, device: torch.device, start: int, world_size: int):
+    def __init__(self, cfg: TrainConfig, run_dir: Path, model: SwapModel, optimizer, scaler, data: RunData,
+                 device: torch.device, start: int, world_size: int):
         self.cfg, self.run_dir, self.model, self.optimizer, self.scaler = cfg, run_dir, model, optimizer, scaler
-        self.held_a, self.held_b, self.device, self.world_size = held_a, held_b, device, world_size
+        self.data, self.device, self.world_size = data, device, world_size
         self.faces_per_step = 2 * cfg.batch_size * world_size
-        self.loss_cfg = LossConfig(**cfg.loss)
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.bar = progress_bar(desc="train", total=cfg.steps, initial=start, unit="step")
+        self.bar = progress_bar(desc="pretrain" if cfg.pretrain else "train", total=cfg.steps, initial=start,
+                                unit="step")
         self.log = TrainLog(run_dir, start)
         self.history, self.scores, self.saved_step, self.checkpoint = [], [], None, None
         self._tick, self._tick_step = time.monotonic(), start
 
-    def losses(self, step: int, lr: float, loss_a: dict, loss_b: dict) -> None:
-        """Log the step's losses, learning rate and speed; update the progress line."""
+    def losses(self, step: int, lr: float, warp: bool, loss_a: dict, loss_b: dict) -> None:
+        """Log the step's losses, learning rate and speed; update the progress bar."""
         now = time.monotonic()
         rate = (step - self._tick_step) * self.faces_per_step / max(now - self._tick, 1e-9)
         self._tick, self._tick_step = now, step
@@ -179,22 +244,29 @@ class Reporter:
         self.history.append(entry)
         self.log.scalars(step, {f"a_{k}": v.item() for k, v in loss_a.items()}, "loss")
         self.log.scalars(step, {f"b_{k}": v.item() for k, v in loss_b.items()}, "loss")
-        self.log.scalars(step, {"learning_rate": lr, "faces_per_second": rate}, "train")
+        self.log.scalars(step, {"learning_rate": lr, "warp": float(warp), "faces_per_second": rate}, "train")
         self.bar.set_postfix_str(f"loss A {entry['loss_a']:.4f} B {entry['loss_b']:.4f}, {rate:.1f} faces/s",
                                  refresh=False)
         self.bar.update(step - self.bar.n)
 
+    def sync_decoders(self) -> None:
+        """Pretraining trains decoder A only: decoder B becomes its copy before anything is scored or saved."""
+        if self.cfg.pretrain:
+            self.model.decoder_b.load_state_dict(self.model.decoder_a.state_dict())
+
     def evaluate(self, step: int) -> dict:
         """Score the held-out faces and log the result."""
-        result = evaluate(self.model, self.held_a, self.held_b, self.loss_cfg, self.device)
+        self.sync_decoders()
+        result = evaluate(self.model, self.data.held_a, self.data.held_b, self.cfg.loss, self.device)
         self.scores.append({"step": step, **result})
         self.log.scalars(step, result, "heldout")
         return result
 
     def preview(self, step: int) -> None:
         """Rewrite preview.png and log it."""
-        grid = preview_grid(self.model, self.held_a.images[:PREVIEW_FACES], self.held_b.images[:PREVIEW_FACES],
-                            self.device)
+        self.sync_decoders()
+        grid = preview_grid(self.model, self.data.held_a.images[:PREVIEW_FACES],
+                            self.data.held_b.images[:PREVIEW_FACES], self.device)
         write_png(self.run_dir / "preview.png", grid)
         self.log.image(step, "preview", grid)
 
@@ -207,7 +279,7 @@ class Reporter:
         state = checkpoint_state(self.cfg, self.model, self.optimizer, step, self.world_size, self.scaler)
         self.checkpoint, self.saved_step = save_checkpoint(self.run_dir, state), step
         self.bar.write(f"step {step}: checkpoint saved; held-out A->A {result['a2a_psnr']:.2f} dB "
-                           f"SSIM {result['a2a_ssim']:.3f}, B->B {result['b2b_psnr']:.2f} dB SSIM {result['b2b_ssim']:.3f}")
+                       f"SSIM {result['a2a_ssim']:.3f}, B->B {result['b2b_psnr']:.2f} dB SSIM {result['b2b_ssim']:.3f}")
 
     def close(self) -> None:
         """End the progress bar, flush the TensorBoard log."""
@@ -215,22 +287,27 @@ class Reporter:
         self.log.close()
 
 
-def train(cfg: TrainConfig, run_dir: str | Path, resume: dict | None = None) -> TrainResult:
-    """Train (or, given a loaded checkpoint as `resume`, continue) the run in `run_dir`."""
+def train(cfg: TrainConfig, run_dir: str | Path, resume: dict | None = None, init: dict | None = None) -> TrainResult:
+    """Train the run in `run_dir`: anew, from a loaded checkpoint to continue (`resume`), or from the weights of
+    another loaded run (`init`, e.g. a pretrained one; its path is `cfg.init`)."""
     cluster = join_cluster(pick_device(cfg.device).type == "cuda")
     try:
-        return _train(cfg, Path(run_dir), resume, cluster, pick_device(cfg.device, cluster.local_rank))
+        return _train(cfg, Path(run_dir), resume, init, cluster, pick_device(cfg.device, cluster.local_rank))
     finally:
         leave_cluster(cluster)
 
 
-def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, cluster: Cluster, device: torch.device) -> TrainResult:
+def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | None, cluster: Cluster,
+           device: torch.device) -> TrainResult:
     torch.set_num_threads(cfg.threads or max(1, usable_cpus() // cluster.local_world_size))
     torch.manual_seed(cfg.seed)
-    train_a, train_b, held_a, held_b = load_banks(cfg, progress=cluster.is_main)
+    data = load_data(cfg, progress=cluster.is_main)
 
+    # the network and its optimiser: fresh, from a run to start from, or from the checkpoint to continue
     cuda = device.type == "cuda"
     model = SwapModel(ModelConfig.from_dict(cfg.model_config)).to(device)
+    if init is not None:  # checked by training.config.check_init
+        model.load_state_dict(init["model"])
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
     amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
@@ -244,39 +321,45 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, cluster: Cluste
         start = int(resume["step"])
     if cfg.steps is not None and cfg.steps <= start:
         return TrainResult(start, [], [], False, None)
-    trainer = PairTrainer(model)
+    trainer = PairTrainer(model, shared_decoder=cfg.pretrain)
     if cluster.distributed:
         trainer = nn.parallel.DistributedDataParallel(trainer, device_ids=[device.index] if cuda else None)
 
-    loss_cfg = LossConfig(**cfg.loss)
-    augment = AugmentConfig(**{**cfg.augment, "warp": cfg.warp})
-    loader = batch_loader(PairBatches(train_a, train_b, cfg.batch_size, augment, cfg.seed, cluster.rank),
-                          start, cfg.steps, data_workers(cfg, cluster, cuda), pin_memory=cuda)
-    report = (Reporter(cfg, run_dir, model, optimizer, scaler, held_a, held_b, device, start, cluster.world_size)
-              if cluster.is_main else None)
+    report = Reporter(cfg, run_dir, model, optimizer, scaler, data, device, start, cluster.world_size) \
+        if cluster.is_main else None
     if report and start == 0:
         report.evaluate(0)
-    deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes else math.inf
+    clock = RunClock(cfg, start)
     step, interrupted = start, False
+    workers = data_workers(cfg, cluster, cuda)
     try:
         with StopRequest() as stop:
-            for batch in loader:
-                lr = learning_rate(cfg, step)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                loss_a, loss_b = train_step(trainer, optimizer, batch, device, loss_cfg, amp_dtype, scaler)
-                step += 1
-                if report and (step % cfg.log_every == 0 or step == cfg.steps):
-                    report.losses(step, lr, loss_a, loss_b)
-                if report and step % cfg.preview_every == 0 and step % cfg.save_every:
-                    report.preview(step)
-                if step % cfg.save_every == 0:
-                    if report:
-                        report.save(step)
-                    barrier(cluster)
-                if anyone(stop.requested or time.monotonic() >= deadline, cluster, device):
-                    interrupted = stop.requested
-                    break
+            warp, running = warps_at(cfg, clock.fraction(step)), True
+            while running:  # one pass per augmentation phase: warped, then (for the last share) unwarped
+                batches = PairBatches(data.train_a, data.train_b, cfg.batch_size, replace(cfg.augment, warp=warp),
+                                      cfg.seed, cluster.rank, data.weights_a, data.weights_b)
+                running = False
+                for batch in batch_loader(batches, step, cfg.steps, workers, pin_memory=cuda):
+                    lr = learning_rate(cfg, step, clock.fraction(step))
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
+                    loss_a, loss_b = train_step(trainer, optimizer, batch, device, cfg.loss, cfg.lr_dropout,
+                                                amp_dtype, scaler)
+                    step += 1
+                    if report and (step % cfg.log_every == 0 or step == cfg.steps):
+                        report.losses(step, lr, warp, loss_a, loss_b)
+                    if report and step % cfg.preview_every == 0 and step % cfg.save_every:
+                        report.preview(step)
+                    if step % cfg.save_every == 0:
+                        if report:
+                            report.save(step)
+                        barrier(cluster)
+                    if anyone(stop.requested or clock.out_of_time(), cluster, device):
+                        interrupted = stop.requested
+                        break
+                    if warp and anyone(not warps_at(cfg, clock.fraction(step)), cluster, device):
+                        warp, running = False, True  # the last phase: a new loader without the warp
+                        break
             if report:
                 report.save(step)
     finally:

@@ -1,0 +1,196 @@
+"""Pretraining on a pool, pairs and any-face models started from it, and the schedule levers, on real facesets."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.cli_support import assert_one_line_error, run_module
+from training.checkpoint import build_model_from_checkpoint, load_checkpoint
+from training.config import TrainConfig, new_run_config, resumed_config
+from training.data import FaceBank, find_facesets, holdout_split, load_facesets, sampling_weights
+from training.faceset import Faceset
+from training.pretrain import main as pretrain_main
+from training.train import main as train_main
+from training.trainer import learning_rate, train, warps_at
+
+TINY = ["--width", "0.25", "--resolution", "64", "--batch-size", "4", "--threads", "1", "--workers", "0",
+        "--warmup-steps", "2", "--save-every", "1000", "--preview-every", "1000", "--log-every", "1"]
+
+
+def test_extract_each_makes_one_faceset_per_clip_and_photo_folder(pool_dir):
+    names = sorted(p.name for p in pool_dir.iterdir())
+    assert names == ["John_Salley", "John_Savage", "pcavs_00015", "pcavs_00086", "pcavs_517600055"]
+    facesets = find_facesets([pool_dir])
+    assert [f.root.name for f in facesets] == names and all(len(f) >= 2 for f in facesets)
+    clip = Faceset.load(pool_dir / "pcavs_00015")
+    assert {e["frame"] for e in clip.entries} <= set(range(0, 174, 10))
+
+
+def test_pretraining_trains_one_decoder_and_saves_it_as_both(tiny_pretrain, pool_dir):
+    run_dir, result = tiny_pretrain
+    ckpt = load_checkpoint(run_dir)
+    assert ckpt["step"] == result.step == 40 and ckpt["config"]["pretrain"] is True
+    assert ckpt["config"]["facesets_a"] == ckpt["config"]["facesets_b"] == [str(p) for p in sorted(pool_dir.iterdir())]
+    assert ckpt["config"]["pool"]["facesets"] == 5 and ckpt["config"]["pool"]["faces"] > 40
+    model = build_model_from_checkpoint(ckpt)
+    for a, b in zip(model.decoder_a.state_dict().values(), model.decoder_b.state_dict().values()):
+        assert torch.equal(a, b)
+    first, last = result.scores[0], result.scores[-1]
+    assert last["a2a_psnr"] > first["a2a_psnr"] + 1.0, (first, last)
+    assert (run_dir / "preview.png").is_file()
+
+
+def test_a_pair_starts_from_the_pretrained_weights(tiny_pretrain, faceset_a, faceset_b, tmp_path, capsys):
+    run_dir, _ = tiny_pretrain
+    out = tmp_path / "pair"
+    assert train_main(["--faceset-a", str(faceset_a), "--faceset-b", str(faceset_b), "--out", str(out),
+                       "--init", str(run_dir), "--steps", "1", "--lr", "1e-12", *TINY]) == 0
+    pretrained, pair = load_checkpoint(run_dir), load_checkpoint(out)
+    assert pair["step"] == 1 and pair["config"]["init"] == str((run_dir / "checkpoint.pt").resolve())
+    for key, weight in pretrained["model"].items():  # one step at a negligible learning rate moved nothing
+        assert torch.allclose(pair["model"][key], weight, atol=1e-6), key
+
+
+def test_init_refuses_another_network_and_an_incomplete_run(tiny_pretrain, faceset_a, faceset_b, tmp_path, capsys):
+    run_dir, _ = tiny_pretrain
+    base = ["--faceset-a", str(faceset_a), "--faceset-b", str(faceset_b), "--steps", "1", "--threads", "1",
+            "--batch-size", "4", "--workers", "0"]
+    prog = "python -m training.train"
+    code = train_main([*base, "--out", str(tmp_path / "a"), "--init", str(run_dir), "--resolution", "128",
+                       "--width", "0.25"])
+    assert_one_line_error(code, capsys.readouterr().err, prog, "--init", "64 px", "128 px")
+    incomplete = tmp_path / "half"
+    incomplete.mkdir()
+    shutil.copy(run_dir / "preview.png", incomplete)  # a run that never reached its first checkpoint
+    code = train_main([*base, "--out", str(tmp_path / "b"), "--init", str(incomplete), *TINY])
+    assert_one_line_error(code, capsys.readouterr().err, prog, "incomplete")
+    (incomplete / "checkpoint.pt").write_bytes((run_dir / "checkpoint.pt").read_bytes()[:5000])
+    code = train_main([*base, "--out", str(tmp_path / "c"), "--init", str(incomplete), *TINY])
+    assert_one_line_error(code, capsys.readouterr().err, prog, "corrupt")
+    assert not (tmp_path / "a" / "checkpoint.pt").exists() and not (tmp_path / "c" / "checkpoint.pt").exists()
+
+
+def test_a_pool_as_a_is_recorded_in_the_run_and_the_model_contract(pool_dir, faceset_b, tmp_path):
+    from export.onnx_export import export_checkpoint
+
+    out = tmp_path / "anyface"
+    assert train_main(["--faceset-a", str(pool_dir), "--faceset-b", str(faceset_b), "--out", str(out),
+                       "--steps", "2", *TINY]) == 0
+    contract = export_checkpoint(out, tmp_path / "anyface.onnx").contract
+    assert contract.identities == ("pool:pool", "pcavs_00098")
+    pool = contract.extra["pool"]
+    assert pool["facesets"] == 5 and pool["names"] == sorted(p.name for p in pool_dir.iterdir())
+    assert pool["faces"] == sum(len(Faceset.load(p)) for p in pool_dir.iterdir())
+
+
+def test_bad_pools_get_one_line(pool_dir, faceset_b, data_dir, tmp_path, capsys):
+    from training.extract import extract
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "big").symlink_to(pool_dir / "pcavs_00015", target_is_directory=True)
+    extract(data_dir / "videos" / "pc-avs" / "00086.mp4", mixed / "small", size=128, every=40)
+    tight = tmp_path / "tight"
+    tight.mkdir()
+    (tight / "whole").symlink_to(pool_dir / "pcavs_00015", target_is_directory=True)
+    extract(data_dir / "videos" / "pc-avs" / "00086.mp4", tight / "face", size=256, coverage="face", every=40)
+    for pool, words in ((empty, ("neither a faceset nor a folder of facesets",)), (mixed, ("crop size",)),
+                        (tight, ("coverage",))):
+        code = pretrain_main(["--facesets", str(pool), "--out", str(tmp_path / "run"), "--steps", "1", *TINY])
+        assert_one_line_error(code, capsys.readouterr().err, "python -m training.pretrain", *words)
+        code = train_main(["--faceset-a", str(pool), "--faceset-b", str(faceset_b), "--out", str(tmp_path / "r"),
+                           "--steps", "1", *TINY])
+        assert_one_line_error(code, capsys.readouterr().err, "python -m training.train", *words)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "r").exists()
+
+
+def test_pretraining_resumes_where_it_stopped_with_the_same_losses(pool_dir, tmp_path):
+    def config(steps):
+        return new_run_config([pool_dir], [pool_dir], "fast", 0.25, 64, names=("pool", "pool"), pretrain=True,
+                              batch_size=4, warmup_steps=2, steps=steps, threads=1, workers=0, save_every=1000,
+                              preview_every=1000, log_every=1)
+
+    whole = train(config(6), tmp_path / "whole")
+    first = train(config(3), tmp_path / "split")
+    ckpt = load_checkpoint(tmp_path / "split")
+    rest = train(resumed_config(ckpt, "split", steps=6), tmp_path / "split", ckpt)
+    assert first.history + rest.history == whole.history
+
+
+def test_the_last_phase_without_warp_is_the_same_run_as_a_resume_with_no_warp(faceset_a, faceset_b, tmp_path):
+    def config(**settings):
+        return new_run_config(faceset_a, faceset_b, "fast", 0.25, 64, batch_size=4, warmup_steps=2, threads=1,
+                              workers=0, save_every=1000, preview_every=1000, log_every=1, **settings)
+
+    switched = train(config(steps=6, no_warp_share=0.5), tmp_path / "switched")
+    first = train(config(steps=3), tmp_path / "split")
+    ckpt = load_checkpoint(tmp_path / "split")
+    rest = train(resumed_config(ckpt, "split", steps=6, warp=False), tmp_path / "split", ckpt)
+    assert switched.history == first.history + rest.history
+
+
+def test_schedule_warm_up_cosine_and_the_no_warp_share():
+    cfg = TrainConfig([], [], ["a", "b"], "fast", {}, "whole_face", "x", 64, lr=1e-3, warmup_steps=10,
+                      lr_schedule="cosine", lr_floor=0.1, no_warp_share=0.2)
+    assert learning_rate(cfg, 0, 0.0) == pytest.approx(1e-4)
+    assert learning_rate(cfg, 100, 0.0) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 100, 0.5) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))
+    assert learning_rate(cfg, 100, 1.0) == pytest.approx(1e-4)
+    assert warps_at(cfg, 0.79) and not warps_at(cfg, 0.8) and warps_at(cfg, None)
+    cfg.lr_schedule = "constant"
+    assert learning_rate(cfg, 100, 0.9) == pytest.approx(1e-3)
+
+
+def test_lr_dropout_keeps_about_that_share_of_each_update(faceset_a, faceset_b, tmp_path):
+    from training.model import ModelConfig, SwapModel
+    from training.data import PairBatches, load_bank
+    from training.augment import AugmentConfig
+    from training.losses import LossConfig
+    from training.trainer import PairTrainer, make_optimizer, train_step
+
+    cfg = new_run_config(faceset_a, faceset_b, "fast", 0.25, 64)
+    model = SwapModel(ModelConfig.from_dict(cfg.model_config))
+    bank = load_bank(Faceset.load(faceset_a), 64)
+    batch = PairBatches(bank, bank, 4, AugmentConfig(), seed=0)[0]
+    optimizer = make_optimizer(model, lr=1e-3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    train_step(PairTrainer(model), optimizer, batch, torch.device("cpu"), LossConfig(), lr_dropout=0.3)
+    moved = [(model.state_dict()[k] != v).float().mean().item() for k, v in before.items() if v.numel() > 1000]
+    assert 0.25 < float(np.mean(moved)) < 0.35
+
+
+def test_sampling_weights_cap_long_clips_in_a_pool_and_even_out_yaw(pool_dir):
+    bank = load_facesets(find_facesets([pool_dir]), 64)
+    uniform = sampling_weights(bank, "uniform")
+    by_group = {g: uniform[bank.groups == g].sum() for g in np.unique(bank.groups)}
+    photos = [w for g, w in by_group.items() if (bank.groups == g).sum() == 1]
+    clips = [w for g, w in by_group.items() if (bank.groups == g).sum() > 1]
+    assert photos and clips and np.allclose(photos, photos[0])  # a photo is one unit
+    assert all(w <= 32 * photos[0] + 1e-9 for w in clips)  # a clip weighs as 32 photos at most
+    assert sampling_weights(FaceBank(bank.images[:4], bank.aux[:4]), "uniform") is None  # one source: alike
+    yaw = np.array([-0.4, -0.4, -0.4, 0.0, 0.0, 0.4], np.float32)
+    weights = sampling_weights(FaceBank(bank.images[:6], bank.aux[:6], yaw=yaw), "yaw")
+    assert weights[0] * 3 == pytest.approx(weights[3] * 2) == pytest.approx(weights[5])  # each yaw bin alike
+
+
+def test_a_pool_holds_out_at_most_256_faces():
+    train_idx, held = holdout_split(20000, 0.05, 0)
+    assert len(held) == 256 and len(train_idx) == 20000 - 256
+    assert len(holdout_split(300, 0.05, 0)[1]) == 15
+
+
+def test_pretrain_command_line_runs_and_says_how_to_resume(pool_dir, tmp_path):
+    out = tmp_path / "cli"
+    result = run_module("training.pretrain", "--facesets", str(pool_dir), "--out", str(out), "--steps", "2", *TINY)
+    assert result.returncode == 0, result.stderr
+    assert f"trained to step 2; checkpoint: {out / 'checkpoint.pt'}" in result.stdout
+    again = run_module("training.train", "--out", str(out), "--resume", "--steps", "3")
+    assert again.returncode == 2 and "resume it with python -m training.pretrain" in again.stderr
+    assert json.loads(json.dumps(load_checkpoint(out)["config"]["pool"]))["facesets"] == 5
