@@ -24,7 +24,7 @@ from faces import create_landmarker
 from faces.landmarks import auto_choice
 from faces.model_files import cache_dir
 from live.cli import build_loop
-from live.sinks import Sink, SinkError, VideoFileSink, VirtualCameraSink, WindowSink, has_display
+from live.sinks import BackgroundSink, Sink, SinkError, VideoFileSink, VirtualCameraSink, WindowSink, has_display
 from live.sources import CameraSource, PhotoMotionSource, Source, SourceError, SourceInfo
 
 TRAIN_SECONDS_ENV = "SWAPCAM_DEMO_TRAIN_SECONDS"  # tests shorten the training with it
@@ -143,7 +143,7 @@ def demo_source(seconds: float, log) -> tuple[Source, SourceInfo]:
 def demo_sink(info: SourceInfo, log) -> Sink:
     """The virtual camera if there is one, else a window if there is a display, else an MP4 file."""
     try:
-        return VirtualCameraSink(info.fps, size=(info.width, info.height))
+        return BackgroundSink(VirtualCameraSink(info.fps, size=(info.width, info.height)))
     except SinkError as exc:
         log(f"demo: {exc}")
     if has_display():

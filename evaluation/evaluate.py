@@ -29,6 +29,7 @@ from faces.fileio import atomic_write_bytes
 from live.backends import BACKENDS, BackendError, create_backend
 from live.frame import Frame
 from live.profiler import FrameTiming
+from live.composite import CompositeSettings
 from live.swapper import FaceSwapper, SwapSettings
 from evaluation.identity import FACESET_FACES, FaceEmbedder, Identity, ScorerUnavailable, faceset_identity, \
     gallery_identities, nearest
@@ -36,11 +37,13 @@ from evaluation.metrics import eye_open, face_sharpness, head_pose, landmark_err
 from evaluation.reconstruction import reconstruction_scores
 from evaluation.sheet import SheetEntry, contact_sheet, sheet_entry, write_sheet
 from evaluation.summary import TARGETS, FrameResult, check_targets, collapsed_frames, summarize, summary_table
-from faces.cli import OneLineParser, fail, non_negative_int, positive_int, progress_bar
+from faces.cli import OneLineParser, add_setting_options, fail, given_settings, non_negative_int, positive_int, \
+    progress_bar
 from training.checkpoint import CheckpointError, load_checkpoint
 from training.faceset import FacesetError
 
 FORMAT = "swapcam-evaluation-1"
+COMPOSITE_OPTIONS = ("color", "mask", "sharpen", "mouth", "collapsed", "min_coverage")  # the live compositing
 SHEET_PAIRS = 12
 
 
@@ -66,6 +69,7 @@ class EvaluationRequest:
     backend: str = "auto"
     faceset_faces: int = FACESET_FACES
     targets: str = "pair"  # which targets the summary is held to: "pair" or "anyface" (evaluation.summary.TARGETS)
+    composite: CompositeSettings = field(default_factory=CompositeSettings)  # the live compositing settings
     notes: list[str] = field(default_factory=list)
 
 
@@ -162,12 +166,14 @@ def sheet_frames(first: int, count: int, pairs: int = SHEET_PAIRS) -> set[int]:
     return set(np.unique(np.linspace(first, first + max(count, 1) - 1, pairs).round().astype(int)).tolist())
 
 
-def run_evaluation(req: EvaluationRequest, progress: bool = True) -> dict:
-    """Evaluate the model on the clip as `req` asks; returns the report (JSON-ready) and writes its files."""
-    embedder = FaceEmbedder()
+def run_evaluation(req: EvaluationRequest, progress: bool = True, embedder: FaceEmbedder | None = None) -> dict:
+    """Evaluate the model on the clip as `req` asks; returns the report (JSON-ready) and writes its files.
+
+    `embedder`: a FaceEmbedder to reuse (it remembers the identities it made), else a new one."""
+    embedder = embedder or FaceEmbedder()
     ckpt = load_checkpoint(req.checkpoint) if req.checkpoint else None
     with contextlib.ExitStack() as open_things:
-        swapper = build_swapper(req.model, req.backend)
+        swapper = build_swapper(req.model, req.backend, SwapSettings(label=False, composite=req.composite))
         open_things.callback(swapper.close)
         contract = swapper.backend.contract
         if ckpt is not None and list(ckpt["config"]["identities"]) != list(contract.identities):
@@ -276,6 +282,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--heldout-a", help="with --checkpoint: faceset of A's faces never trained on "
                                        "(default: the faces the run held out of its faceset A)")
     p.add_argument("--backend", default="auto", choices=sorted(BACKENDS), help="inference backend (default auto)")
+    add_setting_options(p, CompositeSettings, COMPOSITE_OPTIONS)
     p.add_argument("--targets", default="pair", choices=sorted(TARGETS),
                    help="targets to hold the figures to: pair (A's own frames) or anyface (a person never seen)")
     p.add_argument("--faceset-faces", type=positive_int, default=FACESET_FACES,
@@ -312,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
                             faceset_b=_path(args.faceset_b), json=_path(args.json), sheet=_path(args.sheet),
                             start=args.start, frames=args.frames, gallery=_path(args.gallery),
                             checkpoint=_path(args.checkpoint), heldout_a=_path(args.heldout_a), backend=args.backend,
-                            faceset_faces=args.faceset_faces, targets=args.targets)
+                            faceset_faces=args.faceset_faces, targets=args.targets,
+                            composite=CompositeSettings(**given_settings(args, COMPOSITE_OPTIONS)))
     try:
         report = run_evaluation(req)
     except USER_ERRORS as exc:

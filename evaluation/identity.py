@@ -54,6 +54,7 @@ class FaceEmbedder:
         if missing:
             raise ScorerUnavailable(f"identity scoring needs {', '.join(missing)}: {INSTALL_HINT}")
         self._dlib = dlib
+        self.identities: dict[tuple, Identity] = {}  # faceset identities made with this embedder, by faceset state
         self._shape = dlib.shape_predictor(str(paths[SHAPE_PREDICTOR_5]))
         self._model = dlib.face_recognition_model_v1(str(paths[RECOGNITION_MODEL]))
 
@@ -80,8 +81,17 @@ class Identity:
 
 def faceset_identity(embedder: FaceEmbedder, folder: str | Path, limit: int | None = FACESET_FACES,
                      name: str | None = None, progress: bool = False) -> Identity:
-    """The identity of the person in a faceset: the mean embedding of up to `limit` of its faces."""
+    """The identity of the person in a faceset: the mean embedding of up to `limit` of its faces (remembered for
+    the faceset as it is now: a bench evaluates several models against the same people)."""
     faceset = Faceset.load(folder)
+    key = (str(faceset.root), (faceset.root / INDEX_NAME).stat().st_mtime_ns, limit, name)
+    if key not in embedder.identities:
+        embedder.identities[key] = _mean_identity(embedder, faceset, limit, name, progress)
+    return embedder.identities[key]
+
+
+def _mean_identity(embedder: FaceEmbedder, faceset: Faceset, limit: int | None, name: str | None,
+                   progress: bool) -> Identity:
     picks = spread_indices(len(faceset), limit or len(faceset))
     embeddings = []
     for i in progress_bar(picks, f"embedding {faceset.root.name}", unit="face", leave=False, disable=not progress):

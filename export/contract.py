@@ -73,6 +73,9 @@ class ModelContract:
         missing = [k for k in required if k not in raw]
         if missing:
             raise ContractError(f"model contract lacks {', '.join(missing)}")
+        wrong = [k for k, value in raw.items() if not _json_type_fits(k, value)]
+        if wrong:
+            raise ContractError(f"model contract has values of the wrong type for {', '.join(sorted(wrong))}")
         raw["identities"] = tuple(raw["identities"])
         raw["value_range"] = tuple(raw.get("value_range", (0.0, 1.0)))
         contract = cls(**raw)
@@ -97,6 +100,20 @@ class ModelContract:
             raise ContractError(f"model contract has unsupported {'; '.join(bad)}")
 
 
+def _json_type_fits(key: str, value) -> bool:
+    """Whether a stored contract field holds the JSON type it must (bools are not numbers here)."""
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    if key in ("resolution", "steps", "format_version"):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if key == "identities":
+        return isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)
+    if key == "value_range":
+        return isinstance(value, list) and len(value) == 2 and all(number(v) for v in value)
+    if key == "extra":
+        return isinstance(value, dict)
+    return isinstance(value, str)
+
+
 def write_contract(model, contract: ModelContract) -> None:
     """Store `contract` in an in-memory onnx.ModelProto's metadata_props (replacing any old one)."""
     contract.validate()
@@ -114,15 +131,62 @@ def contract_from_metadata(metadata: dict[str, str], source: str = "model") -> M
     return ModelContract.from_json(metadata[METADATA_KEY])
 
 
-def read_contract(path: str | Path) -> ModelContract:
-    """Read and validate the contract of an ONNX model file without loading its weights."""
+def external_data_references(model) -> list[str]:
+    """Every external-data location a loaded onnx.ModelProto names (initializers, sparse ones, node attributes,
+    subgraphs): a swapcam model holds all its weights, so any of these means a foreign or crafted file."""
     import onnx
 
+    found = []
+
+    def tensors(graph):
+        yield from graph.initializer
+        for sparse in graph.sparse_initializer:
+            yield sparse.values
+            yield sparse.indices
+        for node in graph.node:
+            for attribute in node.attribute:
+                if attribute.HasField("t"):
+                    yield attribute.t
+                yield from attribute.tensors
+                for sub in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
+                    yield from tensors(sub)
+
+    for tensor in tensors(model.graph):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.external_data:
+            location = next((e.value for e in tensor.external_data if e.key == "location"), "?")
+            found.append(location)
+    return found
+
+
+def read_model(path: str | Path) -> tuple[bytes, ModelContract]:
+    """The bytes of an ONNX model file and its validated contract, read once (what is checked is what runs);
+    a model that refers to external data is refused before any other file is opened."""
     path = Path(path)
     if not path.is_file():
         raise ContractError(f"no such model file: {path}")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ContractError(f"cannot read {path} ({exc.strerror or exc})") from None
+    return data, contract_of(data, str(path))
+
+
+def read_contract(path: str | Path) -> ModelContract:
+    """Read and validate the contract of an ONNX model file (see `read_model`)."""
+    return read_model(path)[1]
+
+
+def contract_of(data: bytes, source: str) -> ModelContract:
+    """The validated contract of the ONNX model in `data` (ContractError: foreign file, external data, no contract)."""
+    import onnx
+
+    try:
+        model = onnx.load_from_string(data)
     except Exception as exc:  # onnx raises DecodeError, ValueError, ... for foreign files
-        raise ContractError(f"{path} is not an ONNX model ({type(exc).__name__})") from None
-    return contract_from_metadata({p.key: p.value for p in model.metadata_props}, str(path))
+        raise ContractError(f"{source} is not an ONNX model ({type(exc).__name__})") from None
+    path = source
+    external = external_data_references(model)
+    if external:
+        raise ContractError(f"{path} refers to weights in other files ({external[0]}); a swapcam model holds all "
+                            f"its weights, so it is refused")
+    return contract_from_metadata({p.key: p.value for p in model.metadata_props}, source)

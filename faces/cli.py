@@ -7,6 +7,7 @@ code argparse uses for bad options). An interruption (Ctrl-C) exits with 130.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -55,6 +56,14 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def report_full_disks() -> None:
+    """Make a file that cannot grow (a full quota, a file-size limit) an error the command reports in one line,
+    instead of SIGXFSZ ending the process (Unix)."""
+    import signal
+    if hasattr(signal, "SIGXFSZ"):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
 def quiet_opencv() -> None:
     """Keep OpenCV's and FFmpeg's own log lines off the user's terminal; our errors say it in one line."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # read when FFmpeg is first used
@@ -81,3 +90,33 @@ def progress_bar(iterable=None, desc: str = "", total: float | None = None, unit
     tty = sys.stderr.isatty()
     return tqdm(iterable, desc=desc, total=total, unit=unit, file=sys.stderr, dynamic_ncols=True,
                 mininterval=0.5 if tty else 10.0, maxinterval=10.0 if tty else 60.0, **options)
+
+
+def setting(default, help: str, **argparse_options):
+    """A dataclass field that is also a command-line option: its default, its help and argparse options (type,
+    choices). A bool becomes a switch: --NAME when it defaults to False, --no-NAME when it defaults to True."""
+    return dataclasses.field(default=default, metadata={"help": help, **argparse_options})
+
+
+def add_setting_options(parser: argparse.ArgumentParser, settings_class, names: tuple[str, ...]) -> None:
+    """`--NAME` for each named `setting` field of the dataclass `settings_class`, its help ending in its default.
+
+    The options default to None (a switch: to the field's default), so that only what was given overrides."""
+    by_name = {f.name: f for f in dataclasses.fields(settings_class)}
+    for name in names:
+        f = by_name[name]
+        options = dict(f.metadata)
+        text = options.pop("help")
+        flag = name.replace("_", "-")
+        if isinstance(f.default, bool):
+            parser.add_argument(f"--no-{flag}" if f.default else f"--{flag}", dest=name, help=text,
+                                action="store_false" if f.default else "store_true", default=None)
+            continue
+        if "(default" not in text and f.default is not None:
+            text += f" (default {f.default:g})" if isinstance(f.default, float) else f" (default {f.default})"
+        parser.add_argument(f"--{flag}", dest=name, help=text.replace("%", "%%"), **options)
+
+
+def given_settings(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
+    """The options of `add_setting_options` that were given, as keyword arguments for the dataclass."""
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}

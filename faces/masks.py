@@ -1,4 +1,4 @@
-"""Face masks in crop space: the landmark hull, grown over the forehead for whole-face crops."""
+"""Face masks in crop space: the landmark hull, grown over the forehead for whole-face crops, and the inner mouth."""
 from __future__ import annotations
 
 import functools
@@ -29,6 +29,20 @@ def hull_mask(landmarks: np.ndarray, size: int, coverage: str = "whole_face",
     cv2.fillConvexPoly(mask, hull, 255, lineType=cv2.LINE_AA)
     mask = mask.astype(np.float32) / 255.0
     return refine_mask(mask, erode, feather) if erode or feather > 0 else mask
+
+
+INNER_LIPS = slice(60, 68)  # iBUG 60-67: the inner lip line, around the open mouth
+
+
+def mouth_mask(landmarks: np.ndarray, size: int, grow: float = 1.0, feather: int = 0) -> np.ndarray:
+    """Float32 (size, size) mask in [0, 1] of the inner mouth (teeth, tongue, the open mouth): the inner-lip polygon,
+    scaled by `grow` about its centre, its edge blurred over `feather` pixels. Empty when the mouth is closed."""
+    lips = np.asarray(landmarks, np.float64)[INNER_LIPS]
+    centre = lips.mean(0)
+    polygon = np.round(centre + (lips - centre) * grow).astype(np.int32)
+    mask = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(mask, [polygon], 255, lineType=cv2.LINE_AA)
+    return refine_mask(mask.astype(np.float32) / 255.0, 0, feather)
 
 
 def refine_mask(mask: np.ndarray, erode: int = 0, feather: int = 0) -> np.ndarray:

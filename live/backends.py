@@ -12,7 +12,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from export.contract import ContractError, ModelContract, read_contract
+from export.contract import ContractError, ModelContract, read_model
 from faces.model_files import cache_dir
 from live.inference import BackendError, InferenceBackend, check_io, model_input, model_output
 
@@ -33,7 +33,7 @@ class OnnxBackend:
         if provider not in available:
             raise BackendError(f"{provider} is not available in this onnxruntime (it has {', '.join(available)}); "
                                f"install onnxruntime-gpu with a matching CUDA, or use --backend cpu")
-        self.contract = read_contract(path)
+        model, self.contract = read_model(path)  # the bytes checked are the bytes that run
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if threads:  # a set number never spins: idle model threads sleep and leave the landmarker its core
@@ -43,7 +43,7 @@ class OnnxBackend:
         if provider != "CPUExecutionProvider":
             providers.append(("CPUExecutionProvider", {}))
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
+            self.session = ort.InferenceSession(model, options, providers=providers)
         except Exception as exc:
             raise BackendError(f"onnxruntime cannot load {path} with {provider}: {str(exc).splitlines()[0]}") from None
         active = self.session.get_providers()[0]

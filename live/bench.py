@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"CPU threads for the model (default here: {live_cpu_threads()}; 0: the runtime's default)")
     p.add_argument("--landmarks", default="auto", choices=["auto", *LANDMARK_BACKENDS], help="landmark backend")
     p.add_argument("--faces", default="largest", choices=["largest", "all"], help="faces to swap (default largest)")
+    p.add_argument("--control", metavar="[HOST:]PORT", help="serve the control page during the run (to measure the "
+                                                            "loop with the page open)")
     return p
 
 
@@ -129,6 +131,7 @@ def run_bench(args: argparse.Namespace) -> tuple[Profiler, dict]:
     source, info = paced_clip(args)
     options = ["--backend", args.backend, "--faces", args.faces, "--landmarks", args.landmarks, "--quiet",
                *(["--model-threads", str(args.model_threads)] if args.model_threads is not None else []),
+               *(["--control", args.control] if args.control else []),
                *(["--profile", args.json] if args.json else [])]
     loop = build_loop(live_parser().parse_args(options), source, info, args.model, [NullSink()])
     return measure(loop, args)

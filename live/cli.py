@@ -3,23 +3,29 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from export.contract import ContractError
 from faces import FaceInputError, ModelFileError, create_landmarker
-from faces.cli import INTERRUPTED, fail
+from faces.cli import INTERRUPTED, add_setting_options, fail, given_settings, report_full_disks
 from faces.landmarks import BACKENDS as LANDMARK_BACKENDS
 from live.backends import BACKENDS, BackendError, create_backend, live_cpu_threads
-from live.composite import COLOR_TRANSFERS, MASK_MODES, CompositeSettings
+from live.composite import CompositeSettings
+from live.control_server import ControlServer, ControlServerError, PreviewTap, parse_address
+from live.controls import LiveControls, apply, saved_settings, settings_path
 from live.loop import LiveLoop
 from live.profiler import Profiler
-from live.sinks import SINKS, SinkError, SinkOptions, create_sink
+from live.sinks import SinkError, SinkOptions, WindowSink, create_sink, sink_names
 from live.sources import Source, SourceError, SourceInfo, open_source
-from live.swapper import FACE_MODES, FaceSwapper, SwapSettings
+from live.swapper import FaceSwapper, SwapSettings
 
 PROG = "run_live.py"
-USER_ERRORS = (SourceError, SinkError, ContractError, BackendError, FaceInputError, ModelFileError)
+SWAP_OPTIONS = ("faces", "max_faces", "label", "smoothing")
+COMPOSITE_OPTIONS = ("color", "mask", "erode", "feather", "opacity", "sharpen", "mouth", "mouth_size", "seamless",
+                     "min_coverage", "collapsed")
+USER_ERRORS = (SourceError, SinkError, ContractError, BackendError, FaceInputError, ModelFileError, ControlServerError)
 
 
 def thread_count(text: str) -> int:
@@ -40,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default="0", help="camera index or /dev/video path, video file, image or folder "
                                                  "of images (default: camera 0)")
     p.add_argument("--sink", action="append", metavar="SINK",
-                   help=f"where frames go, repeatable: {', '.join(n + (':PATH' if n == 'file' else '') for n in SINKS)}; "
+                   help=f"where frames go, repeatable: {sink_names()}; "
                         "vcam:DEVICE picks a virtual camera device (default: vcam)")
     p.add_argument("--backend", default="auto", choices=sorted(BACKENDS), help="inference backend (default: auto)")
     p.add_argument("--model-threads", type=thread_count, metavar="N",
@@ -50,18 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int, help="camera height to ask for (video: resize to)")
     p.add_argument("--fps", type=float, help="camera frame rate to ask for (video: pace at)")
     p.add_argument("--no-mjpg", action="store_true", help="do not ask the camera for MJPG")
-    p.add_argument("--faces", default="largest", choices=FACE_MODES, help="swap the largest face or all (default: largest)")
-    p.add_argument("--max-faces", type=int, default=4, help="most faces swapped with --faces all (default: 4)")
+    add_setting_options(p, SwapSettings, SWAP_OPTIONS)
     p.add_argument("--landmarks", default="auto", choices=["auto", *LANDMARK_BACKENDS], help="landmark backend")
-    p.add_argument("--color", default="rct", choices=sorted(COLOR_TRANSFERS),
-                   help="colour transfer to the original face: rct (Reinhard, Lab), lct (linear), none (default: rct)")
-    p.add_argument("--mask", default="both", choices=sorted(MASK_MODES),
-                   help="blend mask: the model's, the landmark hull, or both intersected (default: both)")
-    p.add_argument("--erode", type=float, default=2.0, help="shrink the mask by this %% of the face crop (default: 2)")
-    p.add_argument("--feather", type=float, default=4.0, help="soften the mask edge over this %% of the crop (default: 4)")
-    p.add_argument("--seamless", action="store_true", help="Poisson (seamless) blending instead of alpha blending")
-    p.add_argument("--no-smoothing", action="store_true", help="no One Euro smoothing of landmarks over time")
-    p.add_argument("--no-label", action="store_true", help="do not draw the 'synthetic video' disclosure label")
+    add_setting_options(p, CompositeSettings, COMPOSITE_OPTIONS)
     p.add_argument("--no-pacing", action="store_true",
                    help="read a video as fast as possible (offline conversion; every frame reaches the sinks)")
     p.add_argument("--vcam-format", default="BGR", choices=["BGR", "RGB"], help="pixel format sent to the virtual camera")
@@ -69,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no status line")
     p.add_argument("--profile", metavar="OUT.json", help="write every frame's stage times and a summary here")
     p.add_argument("--profile-plot", metavar="OUT.png", help="draw a latency histogram and a stage timeline here")
+    p.add_argument("--control", metavar="[HOST:]PORT",
+                   help="serve the control page while running (host 127.0.0.1 unless given; the URL with its token is "
+                        "printed); its settings are kept for the next --control start, unless options override them")
+    p.add_argument("--models-dir", metavar="DIR", help="the models the page and the window's n key may switch to "
+                                                       "(default: the folder of --model)")
     p.add_argument("--demo", action="store_true",
                    help="no model or camera needed: train a small model on two public-domain photos "
                         "(cached), then run it live on the webcam or a moving photo")
@@ -76,12 +78,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def settings_from_args(args: argparse.Namespace, info: SourceInfo | None = None) -> SwapSettings:
-    """The SwapSettings the options ask for (no smoothing on stills)."""
-    composite = CompositeSettings(color=args.color, mask=args.mask, erode=args.erode, feather=args.feather,
-                                  seamless=args.seamless)
-    return SwapSettings(faces=args.faces, max_faces=args.max_faces, composite=composite, label=not args.no_label,
-                        smoothing=not args.no_smoothing and not (info and info.stills))
+def settings_from_args(args: argparse.Namespace, info: SourceInfo | None = None, saved: dict | None = None) -> SwapSettings:
+    """The SwapSettings the options ask for, over `saved` controls of an earlier run (no smoothing on stills)."""
+    settings = apply(SwapSettings(), saved or {})
+    settings = replace(settings, **given_settings(args, SWAP_OPTIONS),
+                       composite=replace(settings.composite, **given_settings(args, COMPOSITE_OPTIONS)))
+    return replace(settings, smoothing=False) if info and info.stills else settings
+
+
+def window_keys(controls: LiveControls) -> dict:
+    """The preview window's keys: key -> (what it does, action)."""
+    return {"s": ("swap on / off", lambda: controls.toggle("swap")),
+            "m": ("keep the real mouth on / off", lambda: controls.toggle("mouth")),
+            "n": ("next model in the models folder", controls.next_model),
+            "c": ("next colour transfer", lambda: controls.cycle("color"))}
 
 
 def build_loop(args: argparse.Namespace, source: Source, info: SourceInfo, model: str | Path,
@@ -90,14 +100,30 @@ def build_loop(args: argparse.Namespace, source: Source, info: SourceInfo, model
     log = log or (lambda line: print(line, file=sys.stderr))
     if sinks is None:
         options = SinkOptions(fps=info.fps, size=(info.width, info.height), vcam_backend=args.vcam_backend,
-                              vcam_format=args.vcam_format)
+                              vcam_format=args.vcam_format, live=info.live)
         sinks = [create_sink(spec, options) for spec in (args.sink or ["vcam"])]
     threads = live_cpu_threads() if args.model_threads is None else args.model_threads
-    backend = create_backend(args.backend, model, threads)
-    settings = settings_from_args(args, info)
-    landmarker = create_landmarker(args.landmarks, mode="image" if info.stills else "video",
-                                   max_faces=settings.landmark_faces)
-    swapper = FaceSwapper(backend, landmarker, settings)
+    load = lambda path: create_backend(args.backend, path, threads)  # noqa: E731
+    backend = load(model)
+    control = getattr(args, "control", None)
+    store = settings_path() if control else None
+    settings = settings_from_args(args, info, saved_settings(store))
+    mode = "image" if info.stills else "video"
+    make_landmarker = lambda faces: create_landmarker(args.landmarks, mode=mode, max_faces=faces)  # noqa: E731
+    landmarker = make_landmarker(settings.landmark_faces)
+    preview = PreviewTap() if control else None
+    swapper = FaceSwapper(backend, landmarker, settings, make_landmarker, preview.tap if preview else None)
+    models_dir = Path(getattr(args, "models_dir", None) or Path(model).parent)
+    controls = LiveControls(swapper, load, models_dir, Path(model), store, log)
+    for sink in sinks:
+        if isinstance(sink, WindowSink):
+            sink.keys, sink.log = window_keys(controls), log
+    services = []
+    if control:
+        server = ControlServer(controls, lambda: profiler.live_figures(), preview, *parse_address(control))
+        services.append(server)
+        sinks = [*sinks, preview]
+        log(f"control page: {server.url}")
     c = backend.contract
     log(f"model {Path(model).name}: {c.identities[0]} -> {c.identities[1]}, {c.resolution} px {c.coverage}, "
         f"batch {c.batch}; backend: {backend.name}; landmarks: {landmarker.name}")
@@ -107,7 +133,7 @@ def build_loop(args: argparse.Namespace, source: Source, info: SourceInfo, model
                         else 100_000)
     profiler.info = {"model": str(model), "backend": backend.name, "source": info.description,
                      "sinks": [s.name for s in sinks], "landmarks": landmarker.name}
-    return LiveLoop(source, info, swapper, sinks, profiler, status=not args.quiet, log=log)
+    return LiveLoop(source, info, swapper, sinks, profiler, status=not args.quiet, log=log, services=services)
 
 
 def run(args: argparse.Namespace) -> Profiler:
@@ -151,6 +177,7 @@ def main(argv: list[str] | None = None, demo: Callable[[argparse.Namespace], Pro
     above live/ and run_live.py hands it in); `demo_errors` are its user errors.
     """
     args = build_parser().parse_args(argv)
+    report_full_disks()
     try:
         check_outputs(args)
         if args.demo and demo is None:

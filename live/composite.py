@@ -14,7 +14,9 @@ import cv2
 import numpy as np
 
 from faces import AlignedFace, hull_mask, paste_back, paste_box, refine_mask, uncrop
+from faces.masks import mouth_mask
 from faces.align import PIXELS
+from faces.cli import setting
 
 LABEL_TEXT = "synthetic video"
 INVISIBLE_WEIGHT = 1.0 / 512  # a paste weight this small changes no pixel by half a level
@@ -43,6 +45,13 @@ def rct(face: np.ndarray, target: np.ndarray, region: np.ndarray) -> np.ndarray:
     out = cv2.transform(face_lab, np.array([[gain[0], 0, 0, shift[0]], [0, gain[1], 0, shift[1]],
                                             [0, 0, gain[2], shift[2]]], np.float32))  # rounds, saturates
     return cv2.cvtColor(out, cv2.COLOR_Lab2BGR)
+
+
+def sharpen(face: np.ndarray, amount: float) -> np.ndarray:
+    """Unsharp masking of a uint8 crop: face + amount * (face - blur(face)), the blur's sigma a hundredth of the
+    crop side (about 1 px at 128 px), as face-swap mergers sharpen a decoder's soft output."""
+    blurred = cv2.GaussianBlur(face, (0, 0), sigmaX=max(face.shape[0] / 100.0, 0.5))
+    return cv2.addWeighted(face, 1.0 + amount, blurred, -amount, 0)  # rounds, saturates
 
 
 def _sqrtm(cov: np.ndarray) -> np.ndarray:
@@ -92,13 +101,22 @@ class CompositeSettings:
     'hull' pastes it with the landmark hull as its mask, 'pass' leaves the face as captured.
     """
 
-    color: str = "rct"
-    mask: str = "both"
-    erode: float = 2.0
-    feather: float = 4.0
-    seamless: bool = False
-    min_coverage: float = 0.5
-    collapsed: str = "hull"
+    color: str = setting("rct", "colour transfer to the original face: rct (Reinhard, Lab), lct (linear), none",
+                         choices=sorted(COLOR_TRANSFERS))
+    mask: str = setting("both", "blend mask: the model's, the landmark hull, or both intersected",
+                        choices=sorted(MASK_MODES))
+    erode: float = setting(2.0, "shrink the mask by this % of the face crop", type=float)
+    feather: float = setting(4.0, "soften the mask edge over this % of the crop", type=float)
+    seamless: bool = setting(False, "Poisson (seamless) blending instead of alpha blending")
+    min_coverage: float = setting(0.5, "below this share of the face covered, the model's mask has collapsed",
+                                  type=float)
+    collapsed: str = setting("hull", "a collapsed mask: paste the face with the landmark hull, or pass the face "
+                             "through unswapped", choices=COLLAPSE_MODES)
+    opacity: float = setting(1.0, "how much of the swapped face shows, 0 to 1", type=float)
+    mouth: bool = setting(False, "keep the real inner mouth (teeth, tongue) from the camera")
+    mouth_size: float = setting(1.0, "size of the kept mouth, relative to the inner-lip outline", type=float)
+    sharpen: float = setting(0.0, "unsharp-mask the swapped face by this amount (0: off; 1: its fine detail doubled)",
+                             type=float)
 
     def __post_init__(self):
         if self.color not in COLOR_TRANSFERS:
@@ -107,10 +125,17 @@ class CompositeSettings:
             raise ValueError(f"unknown mask {self.mask!r}; choose from {', '.join(MASK_MODES)}")
         if self.collapsed not in COLLAPSE_MODES:
             raise ValueError(f"unknown collapsed-mask handling {self.collapsed!r}; choose from {', '.join(COLLAPSE_MODES)}")
+        for name, value, lo, hi in (("erode", self.erode, -20, 20), ("feather", self.feather, 0, 30),
+                                    ("min_coverage", self.min_coverage, 0, 1), ("opacity", self.opacity, 0, 1),
+                                    ("mouth_size", self.mouth_size, 0.5, 3), ("sharpen", self.sharpen, 0, 3)):
+            if not lo <= value <= hi:
+                raise ValueError(f"{name} must be between {lo:g} and {hi:g}, not {value:g}")
 
 
-def blend_mask(model_mask: np.ndarray, hull: np.ndarray, settings: CompositeSettings) -> np.ndarray:
-    """The paste mask: model mask, landmark hull or both (intersection), eroded and feathered.
+def blend_mask(model_mask: np.ndarray, hull: np.ndarray, settings: CompositeSettings,
+               landmarks: np.ndarray | None = None) -> np.ndarray:
+    """The paste mask: model mask, landmark hull or both (intersection), eroded and feathered, times the opacity,
+    with the inner mouth cut out when `settings.mouth` (needs the crop's `landmarks`).
 
     Weights under 1/512 (they move no pixel by half a level) are set to 0, so the feather's
     long faint tail does not widen the box that gets pasted.
@@ -118,6 +143,11 @@ def blend_mask(model_mask: np.ndarray, hull: np.ndarray, settings: CompositeSett
     size = model_mask.shape[0]
     mask = MASK_MODES[settings.mask](np.asarray(model_mask, np.float32), hull)
     mask = refine_mask(mask, int(round(settings.erode * size / 100)), int(round(settings.feather * size / 100)))
+    if settings.mouth and landmarks is not None:
+        mouth = mouth_mask(landmarks, size, settings.mouth_size, max(1, size // 64))
+        mask = cv2.multiply(mask, cv2.subtract(np.ones_like(mouth), mouth))
+    if settings.opacity < 1.0:
+        mask = mask * np.float32(settings.opacity)
     return cv2.threshold(mask, INVISIBLE_WEIGHT, 0, cv2.THRESH_TOZERO)[1]
 
 
@@ -185,7 +215,9 @@ def prepare_face(aligned: AlignedFace, face: np.ndarray, model_mask: np.ndarray,
         model_mask = hull  # never a half-transparent face
     levels = cv2.convertScaleAbs(face, alpha=255.0) if face.dtype != np.uint8 else face  # rounds, saturates
     levels = COLOR_TRANSFERS[settings.color](levels, aligned.crop, hull)
-    mask = blend_mask(model_mask, hull, settings)
+    if settings.sharpen > 0:
+        levels = sharpen(levels, settings.sharpen)
+    mask = blend_mask(model_mask, hull, settings, aligned.landmarks)
     box = paste_box(aligned.inverse, levels.shape, frame_shape, mask)
     return PreparedFace(levels, mask, aligned.inverse, box, coverage)
 

@@ -29,6 +29,7 @@ class Frame:
     mask_coverage: list = field(default_factory=list)  # per face: share of its landmark hull the model's mask covers
     failed: bool = False
     error: str = ""
+    backend: object = None  # the inference backend the frame was aligned for (live.inference.InferenceBackend)
 
     def __post_init__(self):
         if self.output is None:

@@ -165,6 +165,14 @@ class FrameLog:
     def __len__(self) -> int:
         return self._count
 
+    def newest(self, frames: int) -> np.ndarray:
+        """A copy of the newest `frames` records (fewer when there are fewer), oldest first."""
+        rows, out = min(frames, self._count), []
+        end = self._first + self._count
+        for row in range(end - rows, end):
+            out.append(self._chunks[row // CHUNK_FRAMES][row % CHUNK_FRAMES])
+        return np.array(out) if out else np.zeros((0, len(RECORD_FIELDS)))
+
     def array(self) -> np.ndarray:
         """A copy of the records, oldest first: one row per frame, columns as in RECORD_FIELDS."""
         if not self._count:
@@ -237,8 +245,9 @@ class Profiler:
         while self._recent_out and now - self._recent_out[0][0] > self.window_s:
             self._recent_out.popleft()
 
-    def status_line(self) -> str:
-        """One line: fps in and out over the last window, dropped and failed frames, latency p50/p95."""
+    def live_figures(self, stage_frames: int = 30) -> dict:
+        """Figures of the last window: fps in and out, dropped and failed so far, latency p50/p95 (ms), and each
+        stage's median over the last `stage_frames` frames (ms), for the status line and the control page."""
         now = time.perf_counter()
         with self._lock:
             self._trim(now)
@@ -246,8 +255,16 @@ class Profiler:
             fps_out = len(self._recent_out) / self.window_s
             lat = percentiles([l for _, l in self._recent_out])
             dropped, failed = self.dropped, self.failed
-        return (f"in {fps_in:5.1f} fps | out {fps_out:5.1f} fps | dropped {dropped} | failed {failed} | "
-                f"latency p50 {lat['p50'] * 1e3:5.1f} ms p95 {lat['p95'] * 1e3:5.1f} ms")
+            recent = self.records.newest(stage_frames)
+        stages = {st: float(np.median(recent[:, _COLUMN[st]]) * 1e3) if len(recent) else 0.0 for st in STAGES}
+        return {"fps_in": fps_in, "fps_out": fps_out, "dropped": dropped, "failed": failed,
+                "latency_p50_ms": lat["p50"] * 1e3, "latency_p95_ms": lat["p95"] * 1e3, "stages_ms": stages}
+
+    def status_line(self) -> str:
+        """One line: fps in and out over the last window, dropped and failed frames, latency p50/p95."""
+        f = self.live_figures()
+        return (f"in {f['fps_in']:5.1f} fps | out {f['fps_out']:5.1f} fps | dropped {f['dropped']} | failed "
+                f"{f['failed']} | latency p50 {f['latency_p50_ms']:5.1f} ms p95 {f['latency_p95_ms']:5.1f} ms")
 
     def summary(self) -> dict:
         """Counts, overall rates and per-stage / end-to-end percentiles in milliseconds."""

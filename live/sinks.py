@@ -1,7 +1,7 @@
 """Where frames go: a virtual camera, a preview window, a video or image file, or nowhere (benchmarks).
 
 A sink is named on the command line as `NAME` or `NAME:ARGUMENT` (`vcam`, `vcam:/dev/video5`,
-`window`, `file:out.mp4`, `null`) and built from the `SINKS` registry. Every sink has
+`window`, `file:out.mp4`, `null`, `udp://127.0.0.1:5000`, `rtmp://...`) and built from the `SINKS` registry. Every sink has
 `write(frame)` and `close()`; sinks that need a fixed frame size take it from the first frame
 and resize any later frame of another size.
 """
@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import os
 import platform
+import threading
+import time
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Protocol
 
 import cv2
 import numpy as np
 
-from live.frame import Frame
 from faces.media import IMAGE_SUFFIXES
+from live.frame import Frame
+from live.queues import END, FrameQueue
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv"}
 
@@ -32,10 +36,6 @@ NO_DEVICE_HINTS = ("no v4l2 loopback device", "not installed", "not found", "no 
 
 class SinkError(RuntimeError):
     """A sink that cannot be opened or written; the message is one line for the user."""
-
-
-class StopRequested(Exception):
-    """Raised by a sink whose user asked to stop (the preview window's q or Esc)."""
 
 
 class Sink(Protocol):
@@ -56,6 +56,7 @@ class SinkOptions:
 
     fps: float = 30.0
     size: tuple[int, int] | None = None  # (width, height) the source delivers: the virtual camera opens at it
+    live: bool = True  # frames come whether or not we keep up: a sink that cannot keep up loses frames, not time
     vcam_backend: str | None = None
     vcam_format: str = "BGR"
 
@@ -87,38 +88,137 @@ def has_display() -> bool:
 
 
 class WindowSink:
-    """A preview window (cv2.imshow); q or Esc stops the loop."""
+    """A preview window, shown by the main thread.
+
+    HighGUI wants one thread for its windows (on macOS it must be the main thread; Qt complains at exit
+    otherwise), and the loop's main thread is free: the output thread hands each frame over with
+    `write`, which keeps only the newest and never waits for the screen, and the main thread calls
+    `pump` to show it and read the keys, and `release` at the end. q or Esc, or closing the window,
+    ends the run; h shows the other keys, which `keys` maps to actions (live.controls: swap on/off,
+    mouth, next model, colour).
+    """
 
     name = "window"
+    main_thread = True
 
     def __init__(self, title: str = "swapcam"):
         if not has_display():
             raise SinkError("no display for a preview window (DISPLAY is not set); use --sink file:OUT.mp4 instead")
         self.title = title
+        self.keys: dict[str, tuple[str, Callable[[], None]]] = {}  # key -> (what it does, action)
+        self.log: Callable[[str], None] = lambda line: None
+        self._newest: np.ndarray | None = None
+        self._lock = threading.Lock()
+        self._shown = False
+        self._help = False
 
     def write(self, frame: Frame) -> None:
-        """Show the frame and poll the keyboard."""
+        """Hand the frame to the main thread (the newest replaces one not shown yet)."""
+        with self._lock:
+            self._newest = frame.output
+
+    def pump(self, wait_ms: int = 10) -> bool:
+        """Main thread: show the newest frame, wait up to `wait_ms` for a key; False once the user asked to stop."""
+        with self._lock:
+            image, self._newest = self._newest, None
         try:
-            cv2.imshow(self.title, frame.output)
-            key = cv2.waitKey(1) & 0xFF
+            if image is not None:
+                cv2.imshow(self.title, self._with_help(image) if self._help else image)
+                self._shown = True
+            if not self._shown:
+                time.sleep(wait_ms / 1000.0)
+                return True
+            key = cv2.waitKey(wait_ms) & 0xFF
+            closed = cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
         except cv2.error as exc:
             raise SinkError(f"cannot show a preview window: {str(exc).strip().splitlines()[-1]}") from None
-        if key in (ord("q"), 27):
-            raise StopRequested
+        if key == ord("h"):
+            self._help = not self._help
+        elif chr(key) in self.keys:
+            try:
+                self.keys[chr(key)][1]()
+            except ValueError as exc:  # a control that cannot act now (no other model, ...) says why
+                self.log(f"window: {exc}")
+        return key not in (ord("q"), 27) and not closed
+
+    def _with_help(self, image: np.ndarray) -> np.ndarray:
+        """A copy of `image` with the keys written over it (the frame itself goes to other sinks unchanged)."""
+        lines = ["h  hide this", *(f"{key}  {what}" for key, (what, _) in self.keys.items()), "q  quit"]
+        shown = image.copy()
+        scale = max(min(image.shape[:2]) / 700.0, 0.4)
+        for n, line in enumerate(lines):
+            y = int((n + 1) * 26 * scale) + 6
+            cv2.putText(shown, line, (10, y), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.8, (0, 0, 0), 4, cv2.LINE_AA)
+            cv2.putText(shown, line, (10, y), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.8, (255, 255, 255), 1, cv2.LINE_AA)
+        return shown
 
     def close(self) -> None:
-        """Close the window."""
-        try:
-            cv2.destroyWindow(self.title)
-        except cv2.error:  # never shown, or closed by the user already
-            pass
+        """Output thread: nothing to do; the main thread releases the window."""
+
+    def release(self) -> None:
+        """Main thread: close the window."""
+        if self._shown:
+            try:
+                cv2.destroyWindow(self.title)
+                cv2.waitKey(1)  # lets the GUI process the close
+            except cv2.error:  # closed by the user already
+                pass
+            self._shown = False
+
+
+class BackgroundSink:
+    """Runs a sink that may block (a virtual camera whose reader stalls) in a thread of its own.
+
+    `write` hands the frame over and returns: with a live source a frame the sink has had no time for is
+    replaced by the newer one (and counted in `dropped`), so a stalled consumer costs frames, never latency;
+    without one (`lossless`) it waits, and every frame arrives. The sink's error comes back from the next
+    `write` (or from `close`).
+    """
+
+    def __init__(self, inner: Sink, lossless: bool = False):
+        self.inner, self.name = inner, inner.name
+        self.dropped = 0
+        self._queue = FrameQueue(1, lossless, self._count_drop)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"sink {inner.name}", daemon=True)
+        self._thread.start()
+
+    def _count_drop(self, n: int) -> None:
+        self.dropped += n
+
+    def _run(self) -> None:
+        while True:
+            frame = self._queue.get()
+            if frame is END:
+                return
+            try:
+                self.inner.write(frame)
+            except BaseException as exc:
+                self._error = exc
+                self._queue.close()
+                return
+
+    def write(self, frame: Frame) -> None:
+        """Hand `frame` to the sink's thread."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put(frame)
+
+    def close(self) -> None:
+        """Let the sink finish what it was given, then close it."""
+        self._queue.close()
+        self._thread.join(10)
+        self.inner.close()
+        if self._error is not None:
+            raise self._error
 
 
 class VideoFileSink:
-    """An MP4 (mp4v) or other OpenCV-writable video, written under a temporary name and renamed on close.
+    """A video file, H.264 through FFmpeg's libraries (PyAV), written under a temporary name and renamed on close.
 
-    The rename happens only after the writer is released, so the file at `path` is always complete
-    and playable; the loop closes its sinks in a finally, on Ctrl-C as at the end of a file.
+    MP4 (and MOV) is written in fragments, a key frame every second, and Matroska and AVI as they stream,
+    so what was written is playable at any moment: after Ctrl-C, after a kill (the .partial file), and
+    when the disk fills up (the write fails with one line; the file so far is kept under its name).
     """
 
     def __init__(self, path: str | Path, fps: float):
@@ -127,28 +227,71 @@ class VideoFileSink:
             raise SinkError(f"cannot write {self.path}: folder {self.path.parent} does not exist")
         self.name = f"file {self.path}"
         self._tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
-        self._writer: cv2.VideoWriter | None = None
+        self._container = self._stream = None
         self._size: tuple[int, int] | None = None
         self.frames = 0
 
+    def _open(self, width: int, height: int) -> None:
+        import av
+
+        self._size = (width, height)
+        fragmented = self.path.suffix.lower() in (".mp4", ".m4v", ".mov")
+        options = {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if fragmented else {}
+        try:
+            self._container = av.open(str(self._tmp), mode="w", options=options)
+            stream = self._container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
+            stream.width, stream.height, stream.pix_fmt = width // 2 * 2, height // 2 * 2, "yuv420p"
+            stream.options = {"preset": "veryfast", "crf": "18", "g": str(max(1, round(self.fps)))}
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            self._container = None
+            raise SinkError(f"cannot write video {self.path} ({exc})") from None
+        self._stream = stream
+
     def write(self, frame: Frame) -> None:
-        """Append the frame (opening the writer at its size on the first one)."""
+        """Append the frame (opening the file at its size on the first one)."""
+        import av
+
         image = frame.output
-        if self._writer is None:
-            self._size = (image.shape[1], image.shape[0])
-            self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self._size)
-            if not self._writer.isOpened():
-                self._writer = None
-                raise SinkError(f"cannot write video {self.path} (mp4v at {self._size[0]}x{self._size[1]})")
-        self._writer.write(fit(image, self._size))
+        if self._container is None:
+            self._open(image.shape[1], image.shape[0])
+        image = fit(image, self._size)
+        if image.shape[1] != self._stream.width or image.shape[0] != self._stream.height:
+            image = np.ascontiguousarray(image[:self._stream.height, :self._stream.width])
+        video = av.VideoFrame.from_ndarray(image, format="bgr24")
+        video.pts = self.frames
+        try:
+            for packet in self._stream.encode(video):
+                self._container.mux(packet)
+        except (av.FFmpegError, OSError) as exc:
+            self._give_up(exc)
         self.frames += 1
 
+    def _give_up(self, exc: BaseException) -> None:
+        """The disk is full (or the file cannot grow): keep what was written, under its name, and say so."""
+        try:
+            self._container.close()
+        except Exception:  # it cannot write its end either; the fragments before it stay playable
+            pass
+        self._container = None
+        os.replace(self._tmp, self.path)
+        reason = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0]
+        raise SinkError(f"cannot write {self.path} any more ({reason}); the {self.frames} frames written so far "
+                        f"are kept") from None
+
     def close(self) -> None:
-        """Finalize the file and move it to its name."""
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-            os.replace(self._tmp, self.path)
+        """Finish the file and move it to its name."""
+        import av
+
+        if self._container is None:
+            return
+        try:
+            for packet in self._stream.encode(None):
+                self._container.mux(packet)
+            self._container.close()
+        except (av.FFmpegError, OSError) as exc:
+            self._give_up(exc)
+        self._container = None
+        os.replace(self._tmp, self.path)
 
 
 class ImageFileSink:
@@ -240,17 +383,41 @@ def _file_sink(arg: str, options: SinkOptions) -> Sink:
                     f"an image ({', '.join(sorted(IMAGE_SUFFIXES))}) or a folder")
 
 
+def _stream_sink(scheme: str) -> Callable[[str, SinkOptions], Sink]:
+    def make(arg: str, options: SinkOptions) -> Sink:
+        from live.stream_sink import StreamError, StreamSink
+        if not arg.startswith("//") or len(arg) < 3:
+            raise SinkError(f"a {scheme} sink is {scheme}://HOST:PORT" + ("" if scheme == "udp" else "/PATH"))
+        if options.size is None:
+            raise SinkError("a stream sink needs the source's frame size")
+        try:
+            return StreamSink(f"{scheme}:{arg}", options.fps, options.size)
+        except StreamError as exc:
+            raise SinkError(str(exc)) from None
+    return make
+
+
 SINKS: dict[str, Callable[[str, SinkOptions], Sink]] = {
-    "vcam": lambda arg, o: VirtualCameraSink(o.fps, arg or None, o.vcam_backend, o.vcam_format, o.size),
+    "vcam": lambda arg, o: BackgroundSink(VirtualCameraSink(o.fps, arg or None, o.vcam_backend, o.vcam_format, o.size),
+                                          lossless=not o.live),
     "window": lambda arg, o: WindowSink(arg or "swapcam"),
     "file": _file_sink,
     "null": lambda arg, o: NullSink(),
+    "udp": _stream_sink("udp"),
+    "rtmp": _stream_sink("rtmp"),
 }
 
 
+def sink_names() -> str:
+    """The --sink forms, for help texts and errors."""
+    forms = {"file": "file:PATH", "udp": "udp://HOST:PORT", "rtmp": "rtmp://SERVER/PATH"}
+    return ", ".join(forms.get(name, name) for name in SINKS)
+
+
 def create_sink(spec: str, options: SinkOptions) -> Sink:
-    """The sink a --sink value names (`vcam[:DEVICE]`, `window`, `file:PATH`, `null`)."""
+    """The sink a --sink value names (`vcam[:DEVICE]`, `window`, `file:PATH`, `null`, `udp://HOST:PORT`,
+    `rtmp://SERVER/PATH`)."""
     name, _, arg = spec.partition(":")
     if name not in SINKS:
-        raise SinkError(f"unknown sink {spec!r}; choose from {', '.join(n + (':PATH' if n == 'file' else '') for n in SINKS)}")
+        raise SinkError(f"unknown sink {spec!r}; choose from {sink_names()}")
     return SINKS[name](arg, options)

@@ -5,17 +5,23 @@ model's coverage and resolution. `swap` (stage 2): the model on all faces at onc
 time when the model's batch is static), then colour transfer, mask, paste back and the
 disclosure label, pasted into the captured frame in place. A stage that fails on a frame sends
 the frame on as captured and marks it failed.
+
+Settings and the model may change while the loop runs (`update`, `use_backend`): each frame reads
+them once, when it enters `locate`, and keeps the model it was aligned for until it leaves `swap`,
+so a change takes effect on a frame boundary and no frame mixes two models.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 from faces import Landmarker, align_face
-from live.backends import InferenceBackend
+from faces.cli import setting
 from live.composite import CompositeSettings, draw_label, paste_face, prepare_face
 from live.frame import Frame
+from live.inference import InferenceBackend
 from live.profiler import StageTimer
 from live.tracking import LandmarkSmoother
 
@@ -26,15 +32,21 @@ FACE_MODES = ("largest", "all")
 class SwapSettings:
     """What the loop does to each frame."""
 
-    faces: str = "largest"        # "largest" or "all"
-    max_faces: int = 4            # with faces="all"
+    faces: str = setting("largest", "swap the largest face or all", choices=FACE_MODES)
+    max_faces: int = setting(4, "most faces swapped with --faces all", type=int)
     composite: CompositeSettings = field(default_factory=CompositeSettings)
-    label: bool = True
-    smoothing: bool = True
+    label: bool = setting(True, "do not draw the 'synthetic video' disclosure label")
+    smoothing: bool = setting(True, "no One Euro smoothing of landmarks over time")
+    smoothing_strength: float = setting(0.5, "landmark smoothing, 0 (light) to 1 (heavy)", type=float)
+    swap: bool = setting(True, "start with the swap off (the camera passes through, labelled)")
 
     def __post_init__(self):
         if self.faces not in FACE_MODES:
             raise ValueError(f"faces must be one of {', '.join(FACE_MODES)}, not {self.faces!r}")
+        if not 1 <= self.max_faces <= 16:
+            raise ValueError(f"max_faces must be between 1 and 16, not {self.max_faces}")
+        if not 0.0 <= self.smoothing_strength <= 1.0:
+            raise ValueError(f"smoothing_strength must be between 0 and 1, not {self.smoothing_strength:g}")
 
     @property
     def landmark_faces(self) -> int:
@@ -48,37 +60,70 @@ def _first_line(exc: BaseException) -> str:
 
 
 class FaceSwapper:
-    """Holds the landmarker, the smoother and the inference backend; `locate` then `swap` each frame."""
+    """Holds the landmarker, the smoother and the inference backend; `locate` then `swap` each frame.
 
-    def __init__(self, backend: InferenceBackend, landmarker: Landmarker, settings: SwapSettings = SwapSettings()):
+    `make_landmarker(max_faces)` (optional) lets a change of `faces` take effect while running: the locate
+    stage makes a landmarker for the new face count. `tap(frame)` (optional) is called before a frame's
+    pixels are swapped (the control page keeps some camera frames from it).
+    """
+
+    def __init__(self, backend: InferenceBackend, landmarker: Landmarker, settings: SwapSettings = SwapSettings(),
+                 make_landmarker: Callable[[int], Landmarker] | None = None,
+                 tap: Callable[[Frame], None] | None = None):
         self.backend, self.landmarker, self.settings = backend, landmarker, settings
-        self.smoother = LandmarkSmoother() if settings.smoothing else None
-        self.resolution = backend.contract.resolution
-        self.coverage = backend.contract.coverage
-        self.batched = backend.contract.batch == "dynamic"
+        self.make_landmarker, self.tap = make_landmarker, tap
+        self.smoother = LandmarkSmoother()
+        self._landmark_faces = settings.landmark_faces
+
+    @property
+    def resolution(self) -> int:
+        """The current model's crop size."""
+        return self.backend.contract.resolution
+
+    @property
+    def coverage(self) -> str:
+        """The current model's face coverage."""
+        return self.backend.contract.coverage
+
+    def update(self, settings: SwapSettings) -> None:
+        """Use `settings` from the next frame on."""
+        self.settings = settings
+
+    def use_backend(self, backend: InferenceBackend) -> None:
+        """Swap with `backend` from the next frame on (frames already located finish with the old one)."""
+        self.backend = backend
 
     def locate(self, frame: Frame) -> None:
-        """Stage 1: find, smooth and align the frame's faces (fills frame.faces and frame.aligned)."""
-        if not frame.signal:
+        """Stage 1: find, smooth and align the frame's faces (fills frame.faces, frame.aligned, frame.backend)."""
+        settings, backend = self.settings, self.backend
+        frame.backend = backend
+        if not frame.signal or not settings.swap:
             return
         try:
             with StageTimer(frame.timing, "landmarks"):
+                if settings.landmark_faces != self._landmark_faces and self.make_landmarker is not None:
+                    self.landmarker.close()
+                    self.landmarker, self._landmark_faces = self.make_landmarker(settings.landmark_faces), \
+                        settings.landmark_faces
                 faces = self.landmarker.detect(frame.image, timestamp_ms=int(frame.media_time * 1000))
-                faces = faces[:1] if self.settings.faces == "largest" else faces[:self.settings.max_faces]
-                if self.smoother is not None:
+                faces = faces[:1] if settings.faces == "largest" else faces[:settings.max_faces]
+                if settings.smoothing:
+                    self.smoother.set_strength(settings.smoothing_strength)
                     faces = self.smoother(faces, frame.media_time)
             with StageTimer(frame.timing, "align"):
-                frame.aligned = [align_face(frame.image, f.landmarks, self.resolution, self.coverage) for f in faces]
+                resolution, coverage = backend.contract.resolution, backend.contract.coverage
+                frame.aligned = [align_face(frame.image, f.landmarks, resolution, coverage) for f in faces]
                 frame.faces = faces
         except Exception as exc:  # one bad frame must not stop the loop
             frame.faces, frame.aligned = [], []
             frame.failed, frame.error = True, _first_line(exc)
 
-    def infer(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def infer(self, crops: np.ndarray, backend: InferenceBackend | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Run the backend on (N, R, R, 3) crops: one call if the model takes batches, else one per face."""
-        if self.batched or len(crops) == 1:
-            return self.backend.run(crops)
-        results = [self.backend.run(crops[i:i + 1]) for i in range(len(crops))]
+        backend = backend or self.backend
+        if backend.contract.batch == "dynamic" or len(crops) == 1:
+            return backend.run(crops)
+        results = [backend.run(crops[i:i + 1]) for i in range(len(crops))]
         return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
 
     def swap(self, frame: Frame) -> None:
@@ -89,22 +134,25 @@ class FaceSwapper:
         0.5 ms. Everything that can fail (inference, colour transfer, masks, boxes) runs before the
         first pixel is written, so a failed frame goes out as it was captured.
         """
-        if frame.aligned and not frame.failed:
+        settings = self.settings
+        if self.tap is not None:
+            self.tap(frame)
+        if frame.aligned and not frame.failed and settings.swap:
             try:
                 with StageTimer(frame.timing, "infer"):
-                    faces, masks = self.infer(np.stack([a.crop for a in frame.aligned]))
+                    faces, masks = self.infer(np.stack([a.crop for a in frame.aligned]), frame.backend)
                 with StageTimer(frame.timing, "composite"):
                     shape = frame.image.shape
-                    prepared = [prepare_face(a, f, m, self.settings.composite, shape)
+                    prepared = [prepare_face(a, f, m, settings.composite, shape)
                                 for a, f, m in zip(frame.aligned, faces, masks)]
                     frame.mask_coverage = [p.coverage for p in prepared]
-                    boxes = [paste_face(frame.image, p, self.settings.composite) for p in prepared]
+                    boxes = [paste_face(frame.image, p, settings.composite) for p in prepared]
                     frame.boxes = [box for box in boxes if box is not None]
                     frame.output = frame.image
             except Exception as exc:  # the frame goes out as captured
                 frame.output, frame.boxes = frame.image, []
                 frame.failed, frame.error = True, _first_line(exc)
-        if self.settings.label:
+        if settings.label:
             with StageTimer(frame.timing, "composite"):
                 if not frame.signal:  # a "no signal" frame may be shared between emits: label a copy
                     frame.output = frame.output.copy()

@@ -82,6 +82,14 @@ class LandmarkSmoother:
         """Drop every track."""
         self.tracks = []
 
+    def set_strength(self, strength: float) -> None:
+        """Smoothing from 0 (light: a 4 Hz cutoff for a still face) to 1 (heavy: 0.25 Hz); 0.5 is the 1 Hz default."""
+        cutoff = 4.0 ** (1.0 - 2.0 * strength)
+        if cutoff != self.min_cutoff:
+            self.min_cutoff = cutoff
+            for track in self.tracks:
+                track.filter.min_cutoff = cutoff
+
     def __call__(self, faces: list[Face], t: float) -> list[Face]:
         """The same faces with smoothed landmarks; `t` is the frame's media time in seconds."""
         unmatched = list(self.tracks)

@@ -60,6 +60,10 @@ def save_checkpoint(run_dir: str | Path, state: dict) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, final)
+    except (OSError, RuntimeError) as exc:  # a full disk: torch reports the failed write as a RuntimeError
+        reason = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0]
+        kept = "the previous checkpoint is kept" if final.exists() else "no checkpoint was written"
+        raise CheckpointError(f"cannot write the checkpoint in {run_dir} ({reason}); {kept}") from None
     finally:
         tmp.unlink(missing_ok=True)
     _fsync_dir(run_dir)

@@ -9,10 +9,11 @@ not fit the saved weights; `check_init` checks that a pretrained run can start t
 from __future__ import annotations
 
 import argparse
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from faces.cli import non_negative_int, positive_float, positive_int
+from faces.cli import add_setting_options, given_settings, non_negative_int, positive_float, positive_int, \
+    setting
 from training.augment import AugmentConfig
 from training.checkpoint import CheckpointError
 from training.data import SAMPLINGS, check_alike, find_facesets
@@ -25,11 +26,6 @@ LR_SCHEDULES = ("constant", "cosine")
 
 class TrainError(ValueError):
     """A training request that cannot be carried out; the message is one line for the user."""
-
-
-def setting(default, help: str, **argparse_options):
-    """A config field with its default and its command-line help (and argparse options such as type)."""
-    return field(default=default, metadata={"help": help, **argparse_options})
 
 
 def share(text: str) -> float:
@@ -97,9 +93,9 @@ class TrainConfig:
         return cls(**values)
 
 
-# AdamW learning rate per preset: the small fast network learns quickest near the top of the usual
+# AdamW learning rate per preset: the small CPU networks (fast, hd) learn quickest near the top of the usual
 # deepfakes range (a CPU run has few steps); the big quality network wants the classic 5e-5.
-PRESET_LR = {"fast": 2e-4, "quality": 5e-5}
+PRESET_LR = {"fast": 2e-4, "hd": 2e-4, "quality": 5e-5}
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
@@ -111,23 +107,15 @@ OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp
 
 
 def add_options(parser: argparse.ArgumentParser, names: tuple[str, ...] = OPTIONS) -> None:
-    """Add `--NAME` for each named TrainConfig setting, with its type, choices and help (default None: the
-    config's own default applies)."""
-    by_name = {f.name: f for f in fields(TrainConfig)}
-    for name in names:
-        f = by_name[name]
-        meta = dict(f.metadata)
-        text = meta.pop("help")
-        if "(default" not in text and f.default is not MISSING and f.default is not None:
-            text += f" (default {f.default:g})" if isinstance(f.default, float) else f" (default {f.default})"
-        parser.add_argument(f"--{name.replace('_', '-')}", help=text, **meta)
+    """Add `--NAME` for each named TrainConfig setting (and --eyes-mouth for the loss), generated from the fields."""
+    add_setting_options(parser, TrainConfig, names)
     parser.add_argument("--eyes-mouth", type=positive_float,
                         help=f"loss weight of eyes and mouth against the rest of the face (default {LossConfig.eyes_mouth:g})")
 
 
 def settings_from(args: argparse.Namespace, names: tuple[str, ...] = OPTIONS) -> dict:
     """The settings `add_options` options that were given, as TrainConfig keyword arguments."""
-    settings = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    settings = given_settings(args, names)
     if getattr(args, "eyes_mouth", None) is not None:
         settings["loss"] = LossConfig(eyes_mouth=args.eyes_mouth)
     return settings
@@ -184,7 +172,7 @@ def resumed_config(ckpt: dict, source: str, preset: str | None = None, facesets_
     cfg = TrainConfig.from_dict(ckpt["config"])
     if preset is not None and preset != ckpt["preset"]:
         raise CheckpointError(f"{source} was trained with preset {ckpt['preset']!r}, not {preset!r}")
-    if model_config is not None and model_config.to_dict() != ckpt["model_config"]:
+    if model_config is not None and model_config != ModelConfig.from_dict(ckpt["model_config"]):
         raise CheckpointError(f"{source} holds a different network than the one asked for "
                               f"(--width/--resolution must match the run)")
     bad = sorted(set(changes) - set(RESUMABLE))
@@ -205,7 +193,7 @@ def resumed_config(ckpt: dict, source: str, preset: str | None = None, facesets_
 def check_init(cfg: TrainConfig, init: dict, source: str) -> None:
     """Raise TrainError (one line) unless the loaded run `init` can start `cfg`'s run: same network, same crops."""
     init_cfg = init["config"]
-    if init["model_config"] != cfg.model_config:
+    if ModelConfig.from_dict(init["model_config"]) != ModelConfig.from_dict(cfg.model_config):
         raise TrainError(f"--init {source} is a {init['preset']} run at {init_cfg.get('resolution')} px with another "
                          f"network; this run is {cfg.preset} at {cfg.resolution} px (pretrain with the same --preset, "
                          f"--width and --resolution)")

@@ -64,7 +64,7 @@ class Faceset:
         size, coverage, faces = raw.get("size"), raw.get("coverage"), raw.get("faces")
         if not isinstance(size, int) or size < 16:
             raise FacesetError(f"{index} has an invalid crop size {size!r}")
-        if coverage not in COVERAGES:
+        if not isinstance(coverage, str) or coverage not in COVERAGES:
             raise FacesetError(f"{index} has an unknown coverage {coverage!r}")
         if not isinstance(faces, list):
             raise FacesetError(f"{index} has no list of faces")

@@ -4,10 +4,11 @@
             ├─► encoder (shared) ─► z ┤
     face B ─┘                         └─ decoder B ─► face B', mask B
 
-The encoder downsamples the crop by 16, squeezes it through a dense bottleneck (`latent`), and
-expands it back to a small map at 1/8 of the resolution. Each decoder upsamples that map to half
-the resolution; its heads then predict a face (3 channels, RGB in [0, 1]) and a mask (1 channel
-in [0, 1]) as sub-pixel convolutions, so no full-resolution feature map is ever computed.
+The encoder (optionally after folding 2x2 pixel blocks into channels, `unshuffle`) downsamples the
+crop by 16, squeezes it through a dense bottleneck (`latent`), and expands it back to a small map.
+Each decoder upsamples that map; its heads then predict a face (3 channels, RGB in [0, 1]) and a
+mask (1 channel in [0, 1]) as sub-pixel convolutions (`head_scale` x `head_scale` blocks), so no
+full-resolution feature map is ever computed.
 Swapping is encoder + the *other* decoder: `model.path("a2b")` is what gets exported.
 
 `python -m training.model` prints every preset's parameter count and the MACs of its A->B path.
@@ -32,6 +33,8 @@ class ModelConfig:
     inter_channels: int = 128                           # channels of the map the bottleneck expands to
     dec_channels: tuple[int, ...] = (64, 32)            # one 2x upscale each, from resolution / 8 to / 2
     res_blocks: int = 1                                 # residual blocks after each decoder upscale
+    unshuffle: int = 1    # space-to-depth on the input: the encoder starts at resolution / unshuffle
+    head_scale: int = 2   # the heads predict head_scale x head_scale blocks: the decoder stops at resolution / this
 
     def to_dict(self) -> dict:
         """Plain-JSON form (lists, ints) for checkpoints and model metadata."""
@@ -51,6 +54,9 @@ PRESETS: dict[str, ModelConfig] = {
     # 128 px, 0.50 GMAC and 5.8 M weights for the A->B path: real time on a 2-core CPU. The last encoder
     # stage has 128 channels, not 256: that halves the first dense layer, the biggest weight read per face.
     "fast": ModelConfig(),
+    # 256 px on a CPU budget (0.96 GMAC): the 256 px input folded 2x2 into channels, the fast encoder, and one more
+    # decoder stage; the crop resolution, not the network width, is what a 720p or 1080p face needed.
+    "hd": ModelConfig(resolution=256, dec_channels=(64, 32, 32), unshuffle=2),
     # 256 px, sized like DeepFaceLab's DF at ae_dims 256: for training on a GPU.
     "quality": ModelConfig(resolution=256, enc_channels=(64, 128, 256, 512), latent=512,
                            inter_channels=512, dec_channels=(256, 128), res_blocks=2),
@@ -102,13 +108,14 @@ class Encoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        layers, cin = [], 3
+        self.unshuffle = nn.PixelUnshuffle(cfg.unshuffle) if cfg.unshuffle > 1 else nn.Identity()
+        layers, cin = [], 3 * cfg.unshuffle ** 2
         for i, cout in enumerate(cfg.enc_channels):
             k = 5 if i == 0 else 3  # a wide first kernel is cheap on 3 channels
             layers += [nn.Conv2d(cin, cout, k, stride=2, padding=k // 2), nn.LeakyReLU(0.1)]
             cin = cout
         self.down = nn.Sequential(*layers)
-        self.low = cfg.resolution // 2 ** len(cfg.enc_channels)
+        self.low = cfg.resolution // (cfg.unshuffle * 2 ** len(cfg.enc_channels))
         self.bottleneck = nn.Linear(cin * self.low * self.low, cfg.latent)
         self.expand = nn.Linear(cfg.latent, cfg.inter_channels * self.low * self.low)
         self.inter_channels = cfg.inter_channels
@@ -116,13 +123,13 @@ class Encoder(nn.Module):
 
     def forward(self, x):
         """(N, 3, R, R) faces -> (N, inter, R/8, R/8) shared code."""
-        z = self.bottleneck(torch.flatten(self.down(x), 1))
+        z = self.bottleneck(torch.flatten(self.down(self.unshuffle(x)), 1))
         y = self.expand(z).view(-1, self.inter_channels, self.low, self.low)
         return self.up(y)
 
 
 class Decoder(nn.Module):
-    """One identity's decoder: upscales to half resolution, then sub-pixel face and mask heads."""
+    """One identity's decoder: upscales to resolution / head_scale, then sub-pixel face and mask heads."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -133,8 +140,8 @@ class Decoder(nn.Module):
             blocks += [ResBlock(cout) for _ in range(cfg.res_blocks)]
             cin = cout
         self.body = nn.Sequential(*blocks)
-        self.head = _conv(cin, 4 * 4)  # 3 face + 1 mask channels, each as a 2x2 sub-pixel block
-        self.shuffle = nn.PixelShuffle(2)
+        self.head = _conv(cin, 4 * cfg.head_scale ** 2)  # 3 face + 1 mask channels, each as sub-pixel blocks
+        self.shuffle = nn.PixelShuffle(cfg.head_scale)
 
     def forward(self, y):
         """Shared code -> (face (N, 3, R, R), mask (N, 1, R, R)), both in [0, 1]."""
@@ -147,10 +154,11 @@ class SwapModel(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        low = cfg.resolution // 2 ** len(cfg.enc_channels)
-        if low < 1 or low * 2 ** (len(cfg.dec_channels) + 2) != cfg.resolution:
-            raise ValueError(f"resolution {cfg.resolution} does not fit {len(cfg.enc_channels)} downscales "
-                             f"and {len(cfg.dec_channels)} + 2 upscales")
+        low = cfg.resolution // (cfg.unshuffle * 2 ** len(cfg.enc_channels))
+        if low < 1 or low * 2 ** (len(cfg.dec_channels) + 1) * cfg.head_scale != cfg.resolution:
+            raise ValueError(f"resolution {cfg.resolution} does not fit a {cfg.unshuffle}x unshuffle, "
+                             f"{len(cfg.enc_channels)} downscales, {len(cfg.dec_channels)} + 1 upscales and a "
+                             f"{cfg.head_scale}x head")
         self.config = cfg
         self.encoder = Encoder(cfg)
         self.decoder_a = Decoder(cfg)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from faces.cli import INTERRUPTED, OneLineParser, fail, positive_float, positive_int
+from faces.cli import INTERRUPTED, OneLineParser, fail, positive_float, positive_int, report_full_disks
 from training.checkpoint import CheckpointError, checkpoint_path, load_checkpoint
 from training.config import TrainError, add_options, check_init, model_config_for, new_run_config, path_of, resumed_config, \
     settings_from
@@ -56,6 +56,7 @@ def build_parser(prog: str, description: str, pretrain: bool = False) -> OneLine
 def run_main(prog: str, description: str, argv: list[str] | None, pretrain: bool = False) -> int:
     """Run the train (or pretrain) command; returns the process exit code."""
     args = build_parser(prog, description, pretrain).parse_args(argv)
+    report_full_disks()
     settings = settings_from(args)
     length = {"steps": args.steps, "minutes": args.minutes, "warp": not args.no_warp}
     init = None

@@ -267,7 +267,10 @@ class Reporter:
         self.sync_decoders()
         grid = preview_grid(self.model, self.data.held_a.images[:PREVIEW_FACES],
                             self.data.held_b.images[:PREVIEW_FACES], self.device)
-        write_png(self.run_dir / "preview.png", grid)
+        try:
+            write_png(self.run_dir / "preview.png", grid)
+        except OSError as exc:  # a preview is worth a line, not the run; the checkpoint's write says more
+            self.bar.write(f"preview.png not written ({exc.strerror or exc})")
         self.log.image(step, "preview", grid)
 
     def save(self, step: int) -> None:
