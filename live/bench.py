@@ -1,9 +1,11 @@
 """Benchmark the whole live loop as a camera would drive it.
 
-    python -m live.bench --model MODEL.onnx --source VIDEO --fps 30 --size 640x480 --seconds 20 [--backend B] --json OUT
+    python -m live.bench --model MODEL.onnx --source VIDEO --fps 30 --size 640x480 --seconds 20 [--backend B] --json OUT \
+        [--control PORT] [--sink udp://127.0.0.1:5000]
 
 A paced source (the clip resized to --size, delivered at --fps whether or not the loop keeps up,
-looping) feeds the full pipeline into the null sink. Prints output fps and % dropped frames,
+looping) feeds the full pipeline into the null sink (and the --sink ones, whose own thread's time per
+frame is printed). Prints output fps and % dropped frames,
 capture-to-output latency p50/p95/p99, per-stage p50/p95, and the overhead ratio: mean work per
 frame (landmarks + align + infer + composite + output) / mean (landmarks + infer). A ratio near 1
 means the loop adds little around the two unavoidable costs. Then the process's resident memory
@@ -18,6 +20,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from faces.cli import USER_ERROR, fail, parse_size
 from faces.landmarks import BACKENDS as LANDMARK_BACKENDS
 from live.backends import BACKENDS, live_cpu_threads
@@ -26,7 +30,7 @@ from live.cli import build_parser as live_parser
 from live.loop import LiveLoop
 from live.profiler import STAGES, Profiler
 from live.rss import RssSampler, load_average
-from live.sinks import NullSink
+from live.sinks import NullSink, SinkOptions, create_sink
 from live.sources import SourceInfo, VideoFileSource
 
 PROG = "python -m live.bench"
@@ -53,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faces", default="largest", choices=["largest", "all"], help="faces to swap (default largest)")
     p.add_argument("--control", metavar="[HOST:]PORT", help="serve the control page during the run (to measure the "
                                                             "loop with the page open)")
+    p.add_argument("--sink", action="append", default=[], metavar="SINK",
+                   help="a sink fed beside the null sink, repeatable (to measure its cost, e.g. udp://127.0.0.1:5000)")
     return p
 
 
@@ -107,14 +113,29 @@ def measure(loop: LiveLoop, args: argparse.Namespace) -> tuple[Profiler, dict]:
     return profiler, memory.summary(warmup_s=max(5.0, args.seconds / 3))  # allocators and caches settle first
 
 
-def print_results(profiler: Profiler, memory: dict, json_path: str | None) -> None:
+def sink_lines(sinks: list) -> list[str]:
+    """What the sinks of --sink did: frames written and dropped, and their own thread's time per frame."""
+    lines = []
+    for sink in sinks:
+        work = getattr(sink, "work_ms", None)
+        line = f"sink {sink.name}: {getattr(sink, 'frames', '?')} frames sent, {getattr(sink, 'dropped', 0)} dropped"
+        if work:
+            p50, p95 = np.percentile(work, [50, 95])
+            line += f", its thread's work per frame p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+        lines.append(line)
+    return lines
+
+
+def print_results(profiler: Profiler, memory: dict, json_path: str | None, sinks: list = ()) -> None:
     """Print the results (and write the JSON report when asked)."""
     summary = profiler.summary()
     print(report(summary))
+    for line in sink_lines(sinks):
+        print(line)
     print(memory_line(memory))
     print(machine_line(summary["run"]["bench"]))
     if json_path:
-        profiler.write_json(json_path, extra={"memory": memory})
+        profiler.write_json(json_path, extra={"memory": memory, "sinks": sink_lines(sinks)})
         print(f"wrote {json_path}")
 
 
@@ -126,15 +147,18 @@ def check_json_folder(prog: str, json_path: str | None) -> bool:
     return True
 
 
-def run_bench(args: argparse.Namespace) -> tuple[Profiler, dict]:
-    """Run the loop on the paced, looped clip into the null sink; returns the profiler and the RSS figures."""
+def run_bench(args: argparse.Namespace) -> tuple[Profiler, dict, list]:
+    """Run the loop on the paced, looped clip into the null sink and the --sink ones; returns the profiler, the RSS
+    figures and the --sink sinks (closed)."""
     source, info = paced_clip(args)
+    options = SinkOptions(fps=info.fps, size=(info.width, info.height), live=info.live)
+    extra = [create_sink(spec, options) for spec in args.sink]
     options = ["--backend", args.backend, "--faces", args.faces, "--landmarks", args.landmarks, "--quiet",
                *(["--model-threads", str(args.model_threads)] if args.model_threads is not None else []),
                *(["--control", args.control] if args.control else []),
                *(["--profile", args.json] if args.json else [])]
-    loop = build_loop(live_parser().parse_args(options), source, info, args.model, [NullSink()])
-    return measure(loop, args)
+    loop = build_loop(live_parser().parse_args(options), source, info, args.model, [NullSink(), *extra])
+    return (*measure(loop, args), extra)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,10 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     if not check_json_folder(PROG, args.json):
         return USER_ERROR
     try:
-        profiler, memory = run_bench(args)
+        profiler, memory, sinks = run_bench(args)
     except USER_ERRORS as exc:
         return fail(PROG, exc)
-    print_results(profiler, memory, args.json)
+    print_results(profiler, memory, args.json, sinks)
     return 0
 
 

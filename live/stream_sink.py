@@ -47,6 +47,7 @@ class StreamSink:
         self._stream = stream
         self.frames = self.dropped = 0
         self.sent_at: dict[int, float] = {}  # pts -> when its frame was handed over (the newest SENT_KEPT)
+        self.work_ms: list[float] = []  # the writer thread's time per frame (resize, convert, encode, send), newest
         self._newest: tuple[np.ndarray, float] | None = None
         self._cond = threading.Condition()
         self._closing = False
@@ -77,6 +78,7 @@ class StreamSink:
                     (image, handed), self._newest = self._newest, None
                 if self._t0 is None:
                     self._t0 = handed
+                started = time.perf_counter()
                 if image.shape[1] != self.width or image.shape[0] != self.height:
                     image = cv2.resize(image, (self.width, self.height), interpolation=cv2.INTER_AREA)
                 video = av.VideoFrame.from_ndarray(image, format="bgr24")
@@ -88,6 +90,9 @@ class StreamSink:
                 for packet in self._stream.encode(video):
                     self._container.mux(packet)
                 self.frames += 1
+                self.work_ms.append((time.perf_counter() - started) * 1e3)
+                if len(self.work_ms) > SENT_KEPT:
+                    del self.work_ms[:-SENT_KEPT]
             for packet in self._stream.encode(None):
                 self._container.mux(packet)
         except Exception as exc:  # reported by the next write, or by close

@@ -2,6 +2,7 @@
 output frame, a pyvirtualcam backend standing in for a virtual camera device, and a camera that unplugs."""
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from pathlib import Path
@@ -152,3 +153,10 @@ class _Capture:
 
     def release(self):
         self.alive = False
+
+
+def free_udp_port() -> int:
+    """A UDP port on loopback that nothing listens on now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

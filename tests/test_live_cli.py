@@ -14,7 +14,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from tests.cli_support import ROOT, assert_process_error, run_live, run_module
-from tests.live_support import count_frames
+from tests.live_support import count_frames, free_udp_port
 
 PROG = "run_live.py"
 
@@ -145,7 +145,8 @@ def test_bench_paces_the_clip_and_reports_latency_and_overhead(exported_model, d
     out = tmp_path / "bench.json"
     result = subprocess.run([sys.executable, "-m", "live.bench", "--model", str(exported_model), "--source",
                              str(data_dir / "videos" / "pc-avs" / "00104.mp4"), "--fps", "30", "--size", "320x240",
-                             "--seconds", "3", "--model-threads", "1", "--json", str(out)], cwd=ROOT,
+                             "--seconds", "3", "--model-threads", "1", "--json", str(out),
+                             "--sink", f"udp://127.0.0.1:{free_udp_port()}"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     for words in ("output", "fps", "dropped", "latency (capture to output) p50", "p99", "per stage p50 / p95",
@@ -156,7 +157,10 @@ def test_bench_paces_the_clip_and_reports_latency_and_overhead(exported_model, d
     assert summary["frames_in"] == 90  # 3 s at 30 fps, delivered whether or not the loop keeps up
     assert summary["frames_out"] + summary["dropped"] == 90
     assert 2.9 <= summary["seconds"] < 6.0
-    assert summary["overhead_ratio"] >= 1.0 and summary["run"]["sinks"] == ["null"]
+    assert summary["overhead_ratio"] >= 1.0 and summary["run"]["sinks"][0] == "null"
+    stream = [line for line in result.stdout.splitlines() if line.startswith("sink stream udp://127.0.0.1:")]
+    assert len(stream) == 1 and "its thread's work per frame p50" in stream[0], result.stdout  # the sink's own cost
+    assert int(stream[0].split(": ")[1].split(" frames sent")[0]) >= 30
     assert summary["run"]["bench"]["cores"] == os.cpu_count()
     memory = report["memory"]  # sampled once a second: start, three more, end
     assert len(memory["samples"]) >= 3 and 50 < memory["start_mib"] <= memory["peak_mib"] < 4096

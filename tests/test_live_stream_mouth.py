@@ -14,18 +14,11 @@ from live.frame import Frame
 from live.profiler import FrameTiming
 
 
-def free_udp_port() -> int:
-    import socket
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_the_udp_stream_arrives_at_the_right_size_and_its_latency_is_measured(data_dir):
     import av
 
     from live.sinks import SinkOptions, create_sink
-    from tests.live_support import clip_frames
+    from tests.live_support import clip_frames, free_udp_port
 
     port = free_udp_port()
     received, ready = [], threading.Event()

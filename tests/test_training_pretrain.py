@@ -35,6 +35,7 @@ def test_pretraining_trains_one_decoder_and_saves_it_as_both(tiny_pretrain, pool
     run_dir, result = tiny_pretrain
     ckpt = load_checkpoint(run_dir)
     assert ckpt["step"] == result.step == 40 and ckpt["config"]["pretrain"] is True
+    assert ckpt["config"]["no_warp_share"] == 0.0  # warped to the end: the pairs have their own last phase
     assert ckpt["config"]["facesets_a"] == ckpt["config"]["facesets_b"] == [str(p) for p in sorted(pool_dir.iterdir())]
     assert ckpt["config"]["pool"]["facesets"] == 5 and ckpt["config"]["pool"]["faces"] > 40
     model = build_model_from_checkpoint(ckpt)
@@ -45,15 +46,20 @@ def test_pretraining_trains_one_decoder_and_saves_it_as_both(tiny_pretrain, pool
     assert (run_dir / "preview.png").is_file()
 
 
-def test_a_pair_starts_from_the_pretrained_weights(tiny_pretrain, faceset_a, faceset_b, tmp_path, capsys):
+@pytest.mark.parametrize("fresh", ["none", "inter", "decoder_b"])
+def test_a_pair_starts_from_the_pretrained_weights(tiny_pretrain, faceset_a, faceset_b, tmp_path, fresh):
     run_dir, _ = tiny_pretrain
     out = tmp_path / "pair"
     assert train_main(["--faceset-a", str(faceset_a), "--faceset-b", str(faceset_b), "--out", str(out),
-                       "--init", str(run_dir), "--steps", "1", "--lr", "1e-12", *TINY]) == 0
+                       "--init", str(run_dir), "--init-fresh", fresh, "--steps", "1", "--lr", "1e-12", *TINY]) == 0
     pretrained, pair = load_checkpoint(run_dir), load_checkpoint(out)
     assert pair["step"] == 1 and pair["config"]["init"] == str((run_dir / "checkpoint.pt").resolve())
+    assert pair["config"]["init_fresh"] == fresh and pair["config"]["no_warp_share"] == 0.2  # the pair default
+    anew = {"none": (), "inter": ("encoder.bottleneck.", "encoder.expand.", "encoder.up."),
+            "decoder_b": ("decoder_b.",)}[fresh]
     for key, weight in pretrained["model"].items():  # one step at a negligible learning rate moved nothing
-        assert torch.allclose(pair["model"][key], weight, atol=1e-6), key
+        kept = torch.allclose(pair["model"][key], weight, atol=1e-6)
+        assert kept == (not key.startswith(anew) if anew else True), key  # what --init-fresh names is drawn anew
 
 
 def test_init_refuses_another_network_and_an_incomplete_run(tiny_pretrain, faceset_a, faceset_b, tmp_path, capsys):
@@ -72,6 +78,8 @@ def test_init_refuses_another_network_and_an_incomplete_run(tiny_pretrain, faces
     (incomplete / "checkpoint.pt").write_bytes((run_dir / "checkpoint.pt").read_bytes()[:5000])
     code = train_main([*base, "--out", str(tmp_path / "c"), "--init", str(incomplete), *TINY])
     assert_one_line_error(code, capsys.readouterr().err, prog, "corrupt")
+    code = train_main([*base, "--out", str(tmp_path / "d"), "--init-fresh", "inter", *TINY])
+    assert_one_line_error(code, capsys.readouterr().err, prog, "--init-fresh", "needs --init")
     assert not (tmp_path / "a" / "checkpoint.pt").exists() and not (tmp_path / "c" / "checkpoint.pt").exists()
 
 

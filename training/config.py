@@ -19,7 +19,7 @@ from training.checkpoint import CheckpointError
 from training.data import SAMPLINGS, check_alike, find_facesets
 from training.faceset import Faceset, FacesetError
 from training.losses import LossConfig
-from training.model import PRESETS, ModelConfig, SwapModel, scale_config
+from training.model import INIT_FRESH, PRESETS, ModelConfig, SwapModel, scale_config
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -50,6 +50,10 @@ class TrainConfig:
     resolution: int
     pretrain: bool = False        # a pool on both sides through one decoder (python -m training.pretrain)
     init: str | None = None       # the run whose weights this one started from
+    init_fresh: str = setting("decoder_b", "what of the --init run starts again from random weights: decoder_b "
+                              "(the swap path's decoder then only ever draws B: a generic decoder keeps drawing "
+                              "whoever comes in); inter (the encoder's dense bottleneck and the layers after it, "
+                              "which DeepFaceLab resets when pretraining ends); or none", choices=INIT_FRESH)
     pool: dict = field(default_factory=dict)  # {"facesets": N, "faces": M, "names": [...]} when A is a pool
     batch_size: int = setting(16, "faces per identity per step (per process under torchrun)", type=positive_int)
     lr: float = setting(2e-4, "AdamW learning rate (default per preset: 2e-4 fast, 5e-5 quality)",
@@ -64,7 +68,7 @@ class TrainConfig:
     steps: int | None = None      # stop at this total step count
     minutes: float | None = None  # or after this many minutes of this invocation
     warp: bool = True
-    no_warp_share: float = setting(0.0, "the last share of the run is trained without the random warp, to "
+    no_warp_share: float = setting(0.2, "the last share of the run is trained without the random warp, to "
                                    "sharpen (steps, or minutes of this invocation)", type=share)
     sampling: str = setting("uniform", "how faces are drawn: uniform, or evenly over head yaw", choices=SAMPLINGS)
     seed: int = setting(0, "random seed", type=non_negative_int)
@@ -92,6 +96,9 @@ class TrainConfig:
         values["augment"] = AugmentConfig(**values.get("augment", {}))
         return cls(**values)
 
+
+# Settings only a pair started from another run (--init) has.
+INIT_OPTIONS = ("init_fresh",)
 
 # AdamW learning rate per preset: the small CPU networks (fast, hd) learn quickest near the top of the usual
 # deepfakes range (a CPU run has few steps); the big quality network wants the classic 5e-5.
@@ -159,6 +166,8 @@ def new_run_config(facesets_a, facesets_b, preset: str = "fast", width: float = 
     check_alike(a[0], b[0])
     model_cfg = model_config_for(preset, width, resolution)
     settings.setdefault("lr", PRESET_LR.get(preset, TrainConfig.lr))
+    if pretrain:  # a pool is pretrained warped to the end: the pairs started from it sharpen in their own last phase
+        settings.setdefault("no_warp_share", 0.0)
     return TrainConfig(facesets_a=[str(f.root) for f in a], facesets_b=[str(f.root) for f in b],
                        identities=[pool_name(a, names[0]), pool_name(b, names[1])], preset=preset,
                        model_config=model_cfg.to_dict(), coverage=a[0].coverage, template_id=a[0].template_id,

@@ -63,6 +63,13 @@ PRESETS: dict[str, ModelConfig] = {
 }
 
 
+# What of a starting run's weights --init-fresh draws anew: none; the encoder's "inter" part (its dense
+# bottleneck, the expansion and the first upscale), the layers DeepFaceLab's DF resets when pretraining ends;
+# or decoder B, so that the swap path's decoder has only ever drawn B.
+INIT_FRESH = {"none": (), "inter": ("encoder.bottleneck.", "encoder.expand.", "encoder.up."),
+              "decoder_b": ("decoder_b.",)}
+
+
 def scale_config(cfg: ModelConfig, width: float = 1.0, resolution: int | None = None) -> ModelConfig:
     """`cfg` with every channel count and the latent width multiplied by `width`, optionally at another resolution."""
     def ch(c: int) -> int:
@@ -168,6 +175,14 @@ class SwapModel(nn.Module):
         """Encode `x` (N, 3, R, R, RGB in [0, 1]) and decode it as `identity` ('a' or 'b')."""
         decoder = self.decoder_a if identity == "a" else self.decoder_b
         return decoder(self.encoder(x))
+
+    def start_from(self, state: dict, fresh: str = "none") -> None:
+        """Load another run's weights (`state`), keeping this model's own random weights for the parts that `fresh`
+        names in INIT_FRESH."""
+        prefixes = INIT_FRESH[fresh]
+        own = {k: v.clone() for k, v in self.state_dict().items() if k.startswith(prefixes)} if prefixes else {}
+        self.load_state_dict(state)
+        self.load_state_dict(own, strict=False)
 
     def path(self, direction: str = "a2b") -> "SwapPath":
         """The inference path for `direction` ('a2b': encoder + decoder B, 'b2a': encoder + decoder A)."""

@@ -15,10 +15,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from faces.cli import INTERRUPTED, OneLineParser, fail, positive_float, positive_int, report_full_disks
+from faces.cli import INTERRUPTED, OneLineParser, add_setting_options, fail, given_settings, positive_float, positive_int, \
+    report_full_disks
 from training.checkpoint import CheckpointError, checkpoint_path, load_checkpoint
-from training.config import TrainError, add_options, check_init, model_config_for, new_run_config, path_of, resumed_config, \
-    settings_from
+from training.config import INIT_OPTIONS, TrainConfig, TrainError, add_options, check_init, model_config_for, \
+    new_run_config, path_of, resumed_config, settings_from
 from training.faceset import FacesetError
 from training.model import PRESETS
 
@@ -38,6 +39,7 @@ def build_parser(prog: str, description: str, pretrain: bool = False) -> OneLine
         p.add_argument("--faceset-b", nargs="+", metavar="DIR", help="faceset of person B, the face to put in its place")
         p.add_argument("--init", metavar="RUN", help="start from the weights of this run (e.g. a pretrained one; "
                                                      "same preset, width and resolution)")
+        add_setting_options(p, TrainConfig, INIT_OPTIONS)
         p.add_argument("--name-a", metavar="NAME", help="name of A (default: the faceset or pool folder name)")
         p.add_argument("--name-b", metavar="NAME", help="name of B (default: the faceset folder name)")
     p.add_argument("--preset", choices=sorted(PRESETS), help="network size (default fast; a resumed run keeps its own)")
@@ -58,6 +60,8 @@ def run_main(prog: str, description: str, argv: list[str] | None, pretrain: bool
     args = build_parser(prog, description, pretrain).parse_args(argv)
     report_full_disks()
     settings = settings_from(args)
+    if not pretrain:
+        settings.update(given_settings(args, INIT_OPTIONS))
     length = {"steps": args.steps, "minutes": args.minutes, "warp": not args.no_warp}
     init = None
     try:
@@ -90,6 +94,8 @@ def run_main(prog: str, description: str, argv: list[str] | None, pretrain: bool
                 sides, names = (args.faceset_a, args.faceset_b), (args.name_a, args.name_b)
             cfg = new_run_config(*sides, args.preset or "fast", args.width, args.resolution, names,
                                  pretrain=pretrain, **settings, **length)
+            if not pretrain and not args.init and "init_fresh" in settings:
+                raise TrainError("--init-fresh says what of an --init run starts anew: it needs --init RUN")
             if not pretrain and args.init:
                 init = load_init(args.init)
                 check_init(cfg, init, args.init)

@@ -310,7 +310,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
     cuda = device.type == "cuda"
     model = SwapModel(ModelConfig.from_dict(cfg.model_config)).to(device)
     if init is not None:  # checked by training.config.check_init
-        model.load_state_dict(init["model"])
+        model.start_from(init["model"], cfg.init_fresh)
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
     amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
