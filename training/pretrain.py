@@ -8,9 +8,11 @@ Each DIR is a faceset or a folder of facesets (training.extract --each makes one
 folder). Every step draws both halves of the batch from the pool, uniformly (a clip weighs as much
 as POOL_CLIP_FACES photos), with the random warp, flips and colour jitter of pair training, and
 trains the encoder and one decoder on all of it; the run saves that decoder as both decoder A and
-decoder B. A pair started with --init keeps everything: the encoder already codes faces and both
-decoders already draw them (masks included), so only who they draw is left to learn. Resumable,
-Ctrl-C safe and torchrun-ready like training.train.
+decoder B. A pair started with --init keeps the encoder (it already codes any face's pose,
+expression and light) and decoder A (it already draws any face, so a pool as A starts trained), and
+draws decoder B anew (--init-fresh decoder_b, the default): a decoder that can draw anyone keeps
+drawing whoever comes in, since B's faces alone never teach it otherwise. Resumable, Ctrl-C safe and
+torchrun-ready like training.train.
 """
 import sys
 
