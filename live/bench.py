@@ -129,13 +129,10 @@ def sink_lines(sinks: list) -> list[str]:
 def print_results(profiler: Profiler, memory: dict, json_path: str | None, sinks: list = ()) -> None:
     """Print the results (and write the JSON report when asked)."""
     summary = profiler.summary()
-    print(report(summary))
-    for line in sink_lines(sinks):
-        print(line)
-    print(memory_line(memory))
-    print(machine_line(summary["run"]["bench"]))
+    sinks_done = sink_lines(sinks)
+    print("\n".join([report(summary), *sinks_done, memory_line(memory), machine_line(summary["run"]["bench"])]))
     if json_path:
-        profiler.write_json(json_path, extra={"memory": memory, "sinks": sink_lines(sinks)})
+        profiler.write_json(json_path, extra={"memory": memory, "sinks": sinks_done})
         print(f"wrote {json_path}")
 
 
@@ -151,8 +148,8 @@ def run_bench(args: argparse.Namespace) -> tuple[Profiler, dict, list]:
     """Run the loop on the paced, looped clip into the null sink and the --sink ones; returns the profiler, the RSS
     figures and the --sink sinks (closed)."""
     source, info = paced_clip(args)
-    options = SinkOptions(fps=info.fps, size=(info.width, info.height), live=info.live)
-    extra = [create_sink(spec, options) for spec in args.sink]
+    sink_options = SinkOptions(fps=info.fps, size=(info.width, info.height), live=info.live)
+    extra = [create_sink(spec, sink_options) for spec in args.sink]
     options = ["--backend", args.backend, "--faces", args.faces, "--landmarks", args.landmarks, "--quiet",
                *(["--model-threads", str(args.model_threads)] if args.model_threads is not None else []),
                *(["--control", args.control] if args.control else []),
