@@ -60,6 +60,8 @@ class ModelContract:
             raw = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ContractError(f"model contract is not valid JSON ({exc.msg})") from None
+        except UnicodeDecodeError:  # the stored bytes, damaged
+            raise ContractError("model contract is not valid UTF-8 text") from None
         if not isinstance(raw, dict):
             raise ContractError("model contract is not a JSON object")
         version = raw.get("format_version")

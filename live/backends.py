@@ -54,7 +54,10 @@ class OnnxBackend:
         check_io(self.contract, inputs, {o.name: tuple(o.shape) for o in self.session.get_outputs()}, str(path))
         self._dtype = np.float16 if self.session.get_inputs()[0].type == "tensor(float16)" else np.float32
         self.name = f"onnxruntime {active}"
-        self.run(np.zeros((1, self.contract.resolution, self.contract.resolution, 3), np.uint8))  # fail now, not mid-call
+        try:  # fail now, not mid-call: a damaged graph can load and still not run
+            self.run(np.zeros((1, self.contract.resolution, self.contract.resolution, 3), np.uint8))
+        except Exception as exc:
+            raise BackendError(f"onnxruntime cannot run {path} with {provider}: {str(exc).splitlines()[0]}") from None
 
     def run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the model on a batch of BGR uint8 crops."""
