@@ -191,10 +191,15 @@ def test_a_short_soak_passes_its_leak_checks(exported_model, data_dir, tmp_path)
     result = run_module("live.soak", "--model", str(exported_model), "--source",
                         str(data_dir / "videos" / "pc-avs" / "00104.mp4"), "--minutes", "1", "--every", "10",
                         "--size", "320x240", "--json", str(out), timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode in (0, 1), result.stdout + result.stderr  # 1: a check failed, said in its table
     import json
     report = json.loads(out.read_text())
-    assert len(report["rows"]) >= 5 and report["passed"]
+    assert len(report["rows"]) >= 5
+    # the leak checks decide here; fps and latency drift are timings, which a busy 2-core CI machine makes
+    # noisy: they are the soak command's figures, not this test's (its exit status still reflects them)
+    leaks = {name: ok for name, ok in report["checks"].items() if name.startswith(("memory", "file", "threads"))}
+    assert len(leaks) == 3 and all(leaks.values()), report["checks"]
+    assert result.returncode == (0 if report["passed"] else 1)
     assert all(key in report["rows"][0] for key in ("fps_in", "fps_out", "dropped", "latency_p95_ms", "rss_mib",
                                                     "fds", "threads"))
 
