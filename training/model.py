@@ -179,8 +179,7 @@ class SwapModel(nn.Module):
     def start_from(self, state: dict, fresh: str = "none") -> None:
         """Load another run's weights (`state`), keeping this model's own random weights for the parts that `fresh`
         names in INIT_FRESH."""
-        prefixes = INIT_FRESH[fresh]
-        own = {k: v.clone() for k, v in self.state_dict().items() if k.startswith(prefixes)} if prefixes else {}
+        own = {k: v.clone() for k, v in self.state_dict().items() if k.startswith(INIT_FRESH[fresh])}  # (): none
         self.load_state_dict(state)
         self.load_state_dict(own, strict=False)
 
