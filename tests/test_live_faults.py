@@ -206,25 +206,39 @@ def test_a_short_soak_passes_its_leak_checks(exported_model, data_dir, tmp_path)
 
 def test_training_killed_at_random_moments_resumes_to_the_same_end(faceset_a, faceset_b, tmp_path):
     """SIGKILL at 20 random moments of a short run (train and pretrain alike: the same trainer); every resume
-    finds a loadable checkpoint, and the run ends at the step count it was asked for."""
+    finds a loadable checkpoint, and the run ends at the step count it was asked for.
+
+    The moments are drawn from the run's training time, not from the process's start: each attempt waits
+    until the run has written a checkpoint of its own (so it is past start-up and resuming), then kills it
+    at a random moment among its next steps and checkpoint writes. Timing from the launch instead made the
+    test depend on how fast a machine imports torch: on a slow one every kill landed before the first step."""
     from training.checkpoint import load_checkpoint
 
     run = tmp_path / "run"
+    ckpt = run / "checkpoint.pt"
+    steps = 160  # 20 attempts reached step ~100 here; each does at least one save of 2 steps
     base = ["-m", "training.train", "--faceset-a", str(faceset_a), "--faceset-b", str(faceset_b), "--out", str(run),
-            "--steps", "40", "--width", "0.25", "--resolution", "64", "--batch-size", "2", "--threads", "1",
+            "--steps", str(steps), "--width", "0.25", "--resolution", "64", "--batch-size", "2", "--threads", "1",
             "--workers", "0", "--save-every", "2", "--preview-every", "1000"]
     rng = np.random.default_rng(5)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    killed_steps = []
     for kill in range(20):
-        args = base if not (run / "checkpoint.pt").exists() else [*base, "--resume"]
-        proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.5, 4.5))
+        before = ckpt.stat().st_mtime_ns if ckpt.exists() else None
+        proc = subprocess.Popen([sys.executable, *base, *(["--resume"] if before is not None else [])], cwd=ROOT,
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 180
+        while proc.poll() is None and time.monotonic() < deadline:
+            if ckpt.exists() and ckpt.stat().st_mtime_ns != before:
+                break  # this attempt is training: it has saved once
+            time.sleep(0.02)
+        assert proc.poll() is None, f"attempt {kill} ended before it could be killed (exit {proc.returncode})"
+        time.sleep(rng.uniform(0.0, 0.5))
         proc.kill()
         proc.wait()
-        if (run / "checkpoint.pt").exists():
-            load_checkpoint(run)  # loadable after every kill
+        killed_steps.append(load_checkpoint(run)["step"])  # loadable after every kill
+    assert killed_steps == sorted(killed_steps) and killed_steps[-1] < steps, killed_steps
     final = subprocess.run([sys.executable, *base, "--resume"], cwd=ROOT, env=env, capture_output=True, text=True,
                            timeout=300)
     assert final.returncode == 0, final.stderr[-2000:]
-    assert load_checkpoint(run)["step"] == 40
+    assert load_checkpoint(run)["step"] == steps
