@@ -98,6 +98,12 @@ def setting(default, help: str, **argparse_options):
     return dataclasses.field(default=default, metadata={"help": help, **argparse_options})
 
 
+def switch_flag(settings_class, name: str) -> str:
+    """The command-line switch of the bool `setting` `name`: --NAME when it defaults to False, --no-NAME when True."""
+    default = {f.name: f.default for f in dataclasses.fields(settings_class)}[name]
+    return f"--{'no-' if default else ''}{name.replace('_', '-')}"
+
+
 def add_setting_options(parser: argparse.ArgumentParser, settings_class, names: tuple[str, ...]) -> None:
     """`--NAME` for each named `setting` field of the dataclass `settings_class`, its help ending in its default.
 
@@ -109,7 +115,7 @@ def add_setting_options(parser: argparse.ArgumentParser, settings_class, names: 
         text = options.pop("help")
         flag = name.replace("_", "-")
         if isinstance(f.default, bool):
-            parser.add_argument(f"--no-{flag}" if f.default else f"--{flag}", dest=name, help=text,
+            parser.add_argument(switch_flag(settings_class, name), dest=name, help=text,
                                 action="store_false" if f.default else "store_true", default=None)
             continue
         if "(default" not in text and f.default is not None:

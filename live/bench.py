@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faces.cli import USER_ERROR, fail, parse_size
+from faces.cli import USER_ERROR, add_setting_options, fail, parse_size, switch_flag
 from faces.landmarks import BACKENDS as LANDMARK_BACKENDS
 from live.backends import BACKENDS, live_cpu_threads
 from live.cli import USER_ERRORS, build_loop, thread_count
@@ -32,6 +32,7 @@ from live.profiler import STAGES, Profiler
 from live.rss import RssSampler, load_average
 from live.sinks import NullSink, SinkOptions, create_sink
 from live.sources import SourceInfo, VideoFileSource
+from live.swapper import SwapSettings
 
 PROG = "python -m live.bench"
 
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"CPU threads for the model (default here: {live_cpu_threads()}; 0: the runtime's default)")
     p.add_argument("--landmarks", default="auto", choices=["auto", *LANDMARK_BACKENDS], help="landmark backend")
     p.add_argument("--faces", default="largest", choices=["largest", "all"], help="faces to swap (default largest)")
+    add_setting_options(p, SwapSettings, ("overlap",))
     p.add_argument("--control", metavar="[HOST:]PORT", help="serve the control page during the run (to measure the "
                                                             "loop with the page open)")
     p.add_argument("--sink", action="append", default=[], metavar="SINK",
@@ -106,6 +108,8 @@ def measure(loop: LiveLoop, args: argparse.Namespace) -> tuple[Profiler, dict]:
     try:
         memory.start()
         profiler = loop.run()
+        if loop.swapper.settings.overlap:
+            profiler.info["overlap"] = dict(loop.swapper.overlap_counts)
     finally:
         memory.stop()
         loop.swapper.close()
@@ -126,11 +130,22 @@ def sink_lines(sinks: list) -> list[str]:
     return lines
 
 
+def overlap_lines(run: dict) -> list[str]:
+    """How many faces kept the model run started before their landmarks were found (with --overlap)."""
+    counts = run.get("overlap")
+    if not counts:
+        return []
+    total = counts["early"] + counts["again"]
+    return [f"overlap: {counts['early']} of {total} faces kept their early model run, {counts['again']} were run "
+            f"again (moved too far, or new)"]
+
+
 def print_results(profiler: Profiler, memory: dict, json_path: str | None, sinks: list = ()) -> None:
     """Print the results (and write the JSON report when asked)."""
     summary = profiler.summary()
     sinks_done = sink_lines(sinks)
-    print("\n".join([report(summary), *sinks_done, memory_line(memory), machine_line(summary["run"]["bench"])]))
+    print("\n".join([report(summary), *overlap_lines(summary["run"]), *sinks_done, memory_line(memory),
+                     machine_line(summary["run"]["bench"])]))
     if json_path:
         profiler.write_json(json_path, extra={"memory": memory, "sinks": sinks_done})
         print(f"wrote {json_path}")
@@ -152,6 +167,7 @@ def run_bench(args: argparse.Namespace) -> tuple[Profiler, dict, list]:
     extra = [create_sink(spec, sink_options) for spec in args.sink]
     options = ["--backend", args.backend, "--faces", args.faces, "--landmarks", args.landmarks, "--quiet",
                *(["--model-threads", str(args.model_threads)] if args.model_threads is not None else []),
+               *([switch_flag(SwapSettings, "overlap")] if args.overlap is not None else []),
                *(["--control", args.control] if args.control else []),
                *(["--profile", args.json] if args.json else [])]
     loop = build_loop(live_parser().parse_args(options), source, info, args.model, [NullSink(), *extra])

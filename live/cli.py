@@ -22,7 +22,7 @@ from live.sources import Source, SourceError, SourceInfo, open_source
 from live.swapper import FaceSwapper, SwapSettings
 
 PROG = "run_live.py"
-SWAP_OPTIONS = ("faces", "max_faces", "label", "smoothing")
+SWAP_OPTIONS = ("faces", "max_faces", "label", "smoothing", "overlap")
 COMPOSITE_OPTIONS = ("color", "mask", "erode", "feather", "opacity", "sharpen", "mouth", "mouth_size", "seamless",
                      "min_coverage", "collapsed")
 USER_ERRORS = (SourceError, SinkError, ContractError, BackendError, FaceInputError, ModelFileError, ControlServerError)
@@ -79,11 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace, info: SourceInfo | None = None, saved: dict | None = None) -> SwapSettings:
-    """The SwapSettings the options ask for, over `saved` controls of an earlier run (no smoothing on stills)."""
+    """The SwapSettings the options ask for, over `saved` controls of an earlier run (on stills, no smoothing and no
+    overlap: one photo's landmarks say nothing of the next)."""
     settings = apply(SwapSettings(), saved or {})
     settings = replace(settings, **given_settings(args, SWAP_OPTIONS),
                        composite=replace(settings.composite, **given_settings(args, COMPOSITE_OPTIONS)))
-    return replace(settings, smoothing=False) if info and info.stills else settings
+    return replace(settings, smoothing=False, overlap=False) if info and info.stills else settings
 
 
 def window_keys(controls: LiveControls) -> dict:

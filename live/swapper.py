@@ -6,26 +6,37 @@ time when the model's batch is static), then colour transfer, mask, paste back a
 disclosure label, pasted into the captured frame in place. A stage that fails on a frame sends
 the frame on as captured and marks it failed.
 
+With `overlap`, `locate` first aligns the frame with the previous frame's landmarks and starts the model
+on those crops in a thread of its own, then looks for this frame's landmarks while the model runs. A face
+that has moved at most `OVERLAP_MOVE` of its size since keeps that model output: the crop is the current
+frame's own pixels, taken a few pixels off the template's framing (within what training's random shift
+teaches the model), and it goes back through the same transform, so it lands on the face where it is now;
+the mask and mouth use the new landmarks. A face that moved further, or a new one, is aligned again and run
+again in `swap`. Latency then holds the longer of landmarks and model instead of their sum.
+
 Settings and the model may change while the loop runs (`update`, `use_backend`): each frame reads
 them once, when it enters `locate`, and keeps the model it was aligned for until it leaves `swap`,
 so a change takes effect on a frame boundary and no frame mixes two models.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
-from faces import Landmarker, align_face
+from faces import AlignedFace, Landmarker, align_face
+from faces.align import ALIGN_POINTS, transform_points
 from faces.cli import setting
 from live.composite import CompositeSettings, draw_label, paste_face, prepare_face
 from live.frame import Frame
 from live.inference import InferenceBackend
 from live.profiler import StageTimer
-from live.tracking import LandmarkSmoother
+from live.tracking import LandmarkSmoother, face_size
 
 FACE_MODES = ("largest", "all")
+OVERLAP_MOVE = 0.03  # the farthest an alignment point may move, as a share of the face's size, to keep an early run
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,9 @@ class SwapSettings:
     smoothing: bool = setting(True, "no One Euro smoothing of landmarks over time")
     smoothing_strength: float = setting(0.5, "landmark smoothing, 0 (light) to 1 (heavy)", type=float)
     swap: bool = setting(True, "start with the swap off (the camera passes through, labelled)")
+    overlap: bool = setting(True, "no overlap: run the model only after the frame's own landmarks are found (by "
+                            "default it runs on the frame aligned with the previous frame's landmarks meanwhile, and a "
+                            "face that moved further is run again)")
 
     def __post_init__(self):
         if self.faces not in FACE_MODES:
@@ -74,6 +88,9 @@ class FaceSwapper:
         self.make_landmarker, self.tap = make_landmarker, tap
         self.smoother = LandmarkSmoother()
         self._landmark_faces = settings.landmark_faces
+        self._previous: list[np.ndarray] = []  # the last located frame's landmarks, one (68, 2) array per face
+        self._early: ThreadPoolExecutor | None = None
+        self.overlap_counts = {"early": 0, "again": 0}  # faces whose early model run was kept, or redone in swap
 
     @property
     def resolution(self) -> int:
@@ -94,12 +111,20 @@ class FaceSwapper:
         self.backend = backend
 
     def locate(self, frame: Frame) -> None:
-        """Stage 1: find, smooth and align the frame's faces (fills frame.faces, frame.aligned, frame.backend)."""
+        """Stage 1: find, smooth and align the frame's faces (fills frame.faces, frame.aligned, frame.backend; with
+        `overlap`, also frame.inferred for the faces whose early model run is kept)."""
         settings, backend = self.settings, self.backend
         frame.backend = backend
+        previous, self._previous = self._previous, []
         if not frame.signal or not settings.swap:
             return
         try:
+            resolution, coverage = backend.contract.resolution, backend.contract.coverage
+            guesses, early = [], None
+            if settings.overlap and previous:
+                with StageTimer(frame.timing, "align"):
+                    guesses = [align_face(frame.image, marks, resolution, coverage) for marks in previous]
+                early = self._early_runner().submit(self.infer, np.stack([g.crop for g in guesses]), backend)
             with StageTimer(frame.timing, "landmarks"):
                 if settings.landmark_faces != self._landmark_faces and self.make_landmarker is not None:
                     self.landmarker.close()
@@ -110,13 +135,43 @@ class FaceSwapper:
                 if settings.smoothing:
                     self.smoother.set_strength(settings.smoothing_strength)
                     faces = self.smoother(faces, frame.media_time)
+            kept = {}
+            if early is not None:
+                with StageTimer(frame.timing, "infer"):  # only the wait beyond the landmarks: the rest overlapped
+                    kept = self._keep_early(faces, previous, guesses, early.result())
             with StageTimer(frame.timing, "align"):
-                resolution, coverage = backend.contract.resolution, backend.contract.coverage
-                frame.aligned = [align_face(frame.image, f.landmarks, resolution, coverage) for f in faces]
+                frame.aligned = [kept[i][0] if i in kept else align_face(frame.image, f.landmarks, resolution, coverage)
+                                 for i, f in enumerate(faces)]
+                frame.inferred = [kept[i][1] if i in kept else None for i in range(len(faces))]
                 frame.faces = faces
+            self._previous = [f.landmarks for f in faces]
         except Exception as exc:  # one bad frame must not stop the loop
-            frame.faces, frame.aligned = [], []
+            frame.faces, frame.aligned, frame.inferred = [], [], []
             frame.failed, frame.error = True, _first_line(exc)
+
+    def _early_runner(self) -> ThreadPoolExecutor:
+        if self._early is None:
+            self._early = ThreadPoolExecutor(1, thread_name_prefix="early-infer")
+        return self._early
+
+    def _keep_early(self, faces: list, previous: list[np.ndarray], guesses: list[AlignedFace],
+                    results: tuple[np.ndarray, np.ndarray]) -> dict[int, tuple[AlignedFace, tuple]]:
+        """face index -> (its aligned face, (model face, model mask)) for each face that moved at most OVERLAP_MOVE
+        of its size from one of the previous frame's faces (each early crop used once, nearest first)."""
+        kept, free = {}, set(range(len(previous)))
+        for i, face in enumerate(faces):
+            points, size = face.landmarks[ALIGN_POINTS], face_size(face.landmarks)
+            moves = {k: float(np.abs(points - previous[k][ALIGN_POINTS]).max()) / size for k in free}
+            k = min(moves, key=moves.get, default=None)
+            if k is None or moves[k] > OVERLAP_MOVE:
+                continue
+            free.discard(k)
+            guess = guesses[k]
+            moved = replace(guess, landmarks=transform_points(face.landmarks, guess.matrix).astype(np.float32))
+            kept[i] = (moved, (results[0][k], results[1][k]))
+        self.overlap_counts["early"] += len(kept)
+        self.overlap_counts["again"] += len(faces) - len(kept)
+        return kept
 
     def infer(self, crops: np.ndarray, backend: InferenceBackend | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Run the backend on (N, R, R, 3) crops: one call if the model takes batches, else one per face."""
@@ -125,6 +180,15 @@ class FaceSwapper:
             return backend.run(crops)
         results = [backend.run(crops[i:i + 1]) for i in range(len(crops))]
         return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
+
+    def _outputs(self, frame: Frame) -> tuple[list, list]:
+        """The model's face and mask for every aligned face: the early runs `locate` kept, the others run now."""
+        done = {i: result for i, result in enumerate(frame.inferred) if result is not None}
+        todo = [i for i in range(len(frame.aligned)) if i not in done]
+        if todo:
+            faces, masks = self.infer(np.stack([frame.aligned[i].crop for i in todo]), frame.backend)
+            done.update((i, (faces[j], masks[j])) for j, i in enumerate(todo))
+        return [done[i][0] for i in range(len(frame.aligned))], [done[i][1] for i in range(len(frame.aligned))]
 
     def swap(self, frame: Frame) -> None:
         """Stage 2: swap every located face into the frame (fills frame.output and frame.boxes).
@@ -140,7 +204,7 @@ class FaceSwapper:
         if frame.aligned and not frame.failed and settings.swap:
             try:
                 with StageTimer(frame.timing, "infer"):
-                    faces, masks = self.infer(np.stack([a.crop for a in frame.aligned]), frame.backend)
+                    faces, masks = self._outputs(frame)
                 with StageTimer(frame.timing, "composite"):
                     shape = frame.image.shape
                     prepared = [prepare_face(a, f, m, settings.composite, shape)
@@ -159,5 +223,8 @@ class FaceSwapper:
                 draw_label(frame.output)
 
     def close(self) -> None:
-        """Release the landmarker."""
+        """Release the landmarker and the early model thread."""
+        if self._early is not None:
+            self._early.shutdown(wait=True)
+            self._early = None
         self.landmarker.close()

@@ -142,10 +142,13 @@ def test_demo_builds_its_model_once_and_runs_with_no_camera_gpu_or_display(tmp_p
 
 
 def test_bench_paces_the_clip_and_reports_latency_and_overhead(exported_model, data_dir, tmp_path):
+    """The whole loop with the model overlapping the landmarks (the early runs are counted), a stream sink beside."""
+    from live.swapper import SwapSettings
     out = tmp_path / "bench.json"
+    overlap = [] if SwapSettings().overlap else ["--overlap"]
     result = subprocess.run([sys.executable, "-m", "live.bench", "--model", str(exported_model), "--source",
                              str(data_dir / "videos" / "pc-avs" / "00104.mp4"), "--fps", "30", "--size", "320x240",
-                             "--seconds", "3", "--model-threads", "1", "--json", str(out),
+                             "--seconds", "3", "--model-threads", "1", "--json", str(out), *overlap,
                              "--sink", f"udp://127.0.0.1:{free_udp_port()}"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -162,6 +165,8 @@ def test_bench_paces_the_clip_and_reports_latency_and_overhead(exported_model, d
     assert len(stream) == 1 and "its thread's work per frame p50" in stream[0], result.stdout  # the sink's own cost
     assert int(stream[0].split(": ")[1].split(" frames sent")[0]) >= 30
     assert summary["run"]["bench"]["cores"] == os.cpu_count()
+    early = summary["run"]["overlap"]
+    assert early["early"] >= 0.8 * summary["swapped"] and f"overlap: {early['early']} of" in result.stdout
     memory = report["memory"]  # sampled once a second: start, three more, end
     assert len(memory["samples"]) >= 3 and 50 < memory["start_mib"] <= memory["peak_mib"] < 4096
     bad = run_module("live.bench", "--model", str(exported_model), "--source", str(tmp_path / "none.mp4"))
