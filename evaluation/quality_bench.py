@@ -180,7 +180,9 @@ class Bench:
             name = faceset_name(clip)
             self.log(f"[anyface] evaluating on {clip}, a person the run never saw")
             own = self.facesets / "unseen" / name
-            extract(clip_path(self.data, clip), own, every=2)  # their identity: 64 faces spread over it
+            # their identity: --faceset-faces faces spread over the clip; twice as many extracted, every 2nd frame at most
+            frames = MediaSource(clip_path(self.data, clip)).frame_count
+            extract(clip_path(self.data, clip), own, every=max(2, frames // (2 * self.faceset_faces)))
             request = EvaluationRequest(model=model, source=clip_path(self.data, clip), faceset_a=own, faceset_b=self.b,
                                         json=self.out / "anyface" / f"evaluation_{name}.json",
                                         sheet=self.out / "anyface" / f"contact_sheet_{name}.png",
