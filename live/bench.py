@@ -131,7 +131,7 @@ def sink_lines(sinks: list) -> list[str]:
 
 
 def overlap_lines(run: dict) -> list[str]:
-    """How many faces kept the model run started before their landmarks were found (with --overlap)."""
+    """How many faces kept the model run started before their landmarks were found (with the overlap on)."""
     counts = run.get("overlap")
     if not counts:
         return []

@@ -8,7 +8,7 @@ capture-to-output latency exactly: each stage is charged the time since the prev
     landmarks     landmark detection and smoothing
     align         alignment crops
     queue         waiting between the landmark stage and the swap stage, and before output
-    infer         the model (with --overlap, only the wait for it beyond the landmark search it overlaps)
+    infer         the model (with the overlap, the default: only the wait for it beyond the landmark search)
     composite     colour transfer, mask, paste back, label
     output        writing to every sink
 
