@@ -74,14 +74,29 @@ positive_int = at_least(1)      # argparse type: a whole number of at least 1
 non_negative_int = at_least(0)  # argparse type: a whole number of at least 0
 
 
-def positive_float(text: str) -> float:
-    """argparse type: a number greater than 0."""
+def _number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number greater than 0."""
+    value = _number(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{value} is not greater than 0")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a number of at least 0."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is less than 0")
     return value
 
 

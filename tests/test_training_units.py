@@ -97,6 +97,24 @@ def test_face_loss_is_zero_for_a_perfect_answer_and_weighs_eyes_and_mouth_up():
     assert face_loss(outside, mask, target, aux, LossConfig())["total"].item() < 1e-4
 
 
+def test_edge_loss_costs_lost_detail_not_a_shift_in_tone():
+    aux = torch.from_numpy(face_aux(template_in_crop(R, "whole_face"), R, "whole_face")).permute(2, 0, 1)[None] / 255.0
+    mask = aux[:, :1]
+    torch.manual_seed(0)
+    target = 0.9 * torch.rand(1, 3, R, R)
+    blurred = torch.nn.functional.avg_pool2d(target, 5, stride=1, padding=2, count_include_pad=False)
+    brighter = target + 0.05
+    cfg = LossConfig(edges=2.0)
+    blur_terms, tone_terms = face_loss(blurred, mask, target, aux, cfg), face_loss(brighter, mask, target, aux, cfg)
+    # the tone shift costs L1 but (almost) no edges; the blur costs edges well beyond its L1
+    assert tone_terms["edges"].item() < 0.05 * tone_terms["l1"].item()
+    assert blur_terms["edges"].item() > 2 * blur_terms["l1"].item()
+    assert blur_terms["total"].item() == pytest.approx(
+        sum(v.item() for k, v in face_loss(blurred, mask, target, aux, LossConfig()).items() if k != "total")
+        + 2.0 * blur_terms["edges"].item(), rel=1e-5)
+    assert "edges" not in face_loss(blurred, mask, target, aux, LossConfig())
+
+
 def test_masked_psnr_ignores_pixels_outside_the_mask():
     target, mask = torch.rand(1, 3, 16, 16), torch.zeros(1, 1, 16, 16)
     mask[..., 4:12, 4:12] = 1

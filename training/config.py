@@ -12,8 +12,8 @@ import argparse
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from faces.cli import add_setting_options, given_settings, non_negative_int, positive_float, positive_int, \
-    setting
+from faces.cli import add_setting_options, given_settings, non_negative_float, non_negative_int, positive_float, \
+    positive_int, setting
 from training.augment import AugmentConfig
 from training.checkpoint import CheckpointError
 from training.data import SAMPLINGS, check_alike, find_facesets
@@ -114,17 +114,21 @@ OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp
 
 
 def add_options(parser: argparse.ArgumentParser, names: tuple[str, ...] = OPTIONS) -> None:
-    """Add `--NAME` for each named TrainConfig setting (and --eyes-mouth for the loss), generated from the fields."""
+    """Add `--NAME` for each named TrainConfig setting (and --eyes-mouth, --edges for the loss), generated from the
+    fields."""
     add_setting_options(parser, TrainConfig, names)
     parser.add_argument("--eyes-mouth", type=positive_float,
                         help=f"loss weight of eyes and mouth against the rest of the face (default {LossConfig.eyes_mouth:g})")
+    parser.add_argument("--edges", type=non_negative_float,
+                        help=f"loss weight of an L1 on image gradients, for fine detail (default {LossConfig.edges:g})")
 
 
 def settings_from(args: argparse.Namespace, names: tuple[str, ...] = OPTIONS) -> dict:
     """The settings `add_options` options that were given, as TrainConfig keyword arguments."""
     settings = given_settings(args, names)
-    if getattr(args, "eyes_mouth", None) is not None:
-        settings["loss"] = LossConfig(eyes_mouth=args.eyes_mouth)
+    loss = {name: getattr(args, name) for name in ("eyes_mouth", "edges") if getattr(args, name, None) is not None}
+    if loss:
+        settings["loss"] = LossConfig(**loss)
     return settings
 
 
