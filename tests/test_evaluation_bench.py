@@ -36,6 +36,7 @@ def test_three_runs_at_toy_scale(tiny_pretrain, celeba_pool, tmp_path):
     report = json.loads(out.read_text())
     assert list(report["runs"]) == ["scratch", "pretrained", "anyface"]
     assert report["runs"]["pretrained"]["init"] == str(run_dir) and report["runs"]["scratch"]["init"] is None
+    assert report["runs"]["anyface"]["init"] is None  # the any-face run starts from --init only with --anyface-init
     assert report["runs"]["anyface"]["pool"]["facesets"] == 10
     assert set(report["runs"]["anyface"]["evaluations"]) == {faceset_name(c) for c in UNSEEN}
     for run in report["runs"].values():
@@ -65,4 +66,6 @@ def test_runs_and_pools_that_saw_a_kept_out_person_are_refused(tiny_pretrain, ce
     assert_one_line_error(code, capsys.readouterr().err, PROG, "at least 10 people")
     code = main(["--minutes", "1", "--json", str(tmp_path / "b.json"), "--no-scratch"])
     assert_one_line_error(code, capsys.readouterr().err, PROG, "nothing to run")
+    code = main(["--minutes", "1", "--json", str(tmp_path / "b.json"), "--pool", str(celeba_pool), "--anyface-init"])
+    assert_one_line_error(code, capsys.readouterr().err, PROG, "--anyface-init", "needs both")
     assert not list(tmp_path.glob("b-files/*/run"))
