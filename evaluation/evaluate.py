@@ -40,7 +40,7 @@ from evaluation.summary import TARGETS, FrameResult, check_targets, collapsed_fr
 from faces.cli import OneLineParser, add_setting_options, fail, given_settings, non_negative_int, positive_int, \
     progress_bar
 from training.checkpoint import CheckpointError, load_checkpoint
-from training.faceset import FacesetError
+from training.faceset import Faceset, FacesetError
 
 FORMAT = "swapcam-evaluation-1"
 COMPOSITE_OPTIONS = ("color", "mask", "sharpen", "mouth", "collapsed", "min_coverage")  # the live compositing
@@ -166,6 +166,50 @@ def swap_frame(swapper: FaceSwapper, image: np.ndarray, index: int, time_ms: int
                         swapped.mask_coverage[0] if swapped.mask_coverage else None)
 
 
+TARGET_CEILING_FACES = 32
+
+
+def target_ceiling(faceset: Path, contract, settings: SwapSettings,
+                   faces: int = TARGET_CEILING_FACES) -> tuple[float | None, int]:
+    """The sharpness of B's own faces through the ceiling: B's frames, with B's aligned crop pasted back.
+
+    The ceiling on A's frames says what the resolution allows. An A->B model can show B no sharper than B's own
+    pictures are, so this one says what the target allows: on a blurred clip of B it lies well below A's ceiling.
+    Returns the median over up to `faces` faces spread over the faceset (None when none of its source frames can
+    be read back) and how many faces it measured.
+    """
+    entries = Faceset.load(faceset).entries
+    picked = [entries[i] for i in np.unique(np.linspace(0, len(entries) - 1, min(faces, len(entries)))
+                                            .round().astype(int))] if entries else []
+    wanted: dict[str, set[int]] = {}
+    for entry in picked:
+        wanted.setdefault(entry["source"], set()).add(int(entry["frame"]))
+    values = []
+    swapper = FaceSwapper(CeilingBackend(contract), create_landmarker("auto", mode="image"),
+                          replace(settings, smoothing=False, overlap=False, label=False))
+    try:
+        for source, numbers in wanted.items():
+            if not Path(source).is_file():
+                continue
+            media = MediaSource(source)
+            try:
+                for frame in media.frames():
+                    if frame.number in numbers:
+                        perfect = Frame(image=frame.image.copy(), index=frame.number,
+                                        media_time=frame.timestamp_ms / 1000.0, timing=FrameTiming(time.perf_counter()))
+                        swapper.locate(perfect)
+                        swapper.swap(perfect)
+                        if perfect.faces and perfect.boxes and not perfect.failed:
+                            values.append(face_sharpness(perfect.output, perfect.faces[0].landmarks))
+                    if frame.number >= max(numbers):
+                        break
+            finally:
+                media.close()
+    finally:
+        swapper.close()
+    return (float(np.median(values)) if values else None), len(values)
+
+
 def sheet_frames(first: int, count: int, pairs: int = SHEET_PAIRS) -> set[int]:
     """The frame numbers of `count` frames from `first` that go on the contact sheet, evenly spread."""
     return set(np.unique(np.linspace(first, first + max(count, 1) - 1, pairs).round().astype(int)).tolist())
@@ -198,6 +242,11 @@ def run_evaluation(req: EvaluationRequest, progress: bool = True, embedder: Face
         raise EvaluationError(f"no face found in the {len(results)} frames read from {req.source}")
 
     summary = summarize(results, b.name)
+    summary["sharpness_target_median"], summary["sharpness_target_faces"] = target_ceiling(
+        req.faceset_b, contract, replace(EVALUATED, composite=req.composite))
+    summary["sharpness_vs_target"] = (summary["sharpness_output_median"] / summary["sharpness_target_median"]
+                                      if summary["sharpness_target_median"] and summary["sharpness_output_median"]
+                                      else None)
     report = {"format": FORMAT, "model": str(req.model.absolute()), "backend": swapper.backend.name,
               "contract": {"identities": list(contract.identities), "steps": contract.steps, "preset": contract.preset,
                            "resolution": contract.resolution, "coverage": contract.coverage,

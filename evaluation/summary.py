@@ -186,6 +186,8 @@ ROWS = (  # (summary key, label) in the order of the table
     ("sharpness_ratio", "sharpness swapped / source, median"),
     ("sharpness_ceiling_ratio", "sharpness ceiling / source, median (a perfect model)"),
     ("sharpness_vs_ceiling", "sharpness swapped / ceiling, median"),
+    ("sharpness_target_median", "sharpness of B's own faces through the ceiling"),
+    ("sharpness_vs_target", "sharpness swapped / B's own, median"),
     ("mask_coverage_median", "model mask coverage of the face hull, median"),
     ("mask_coverage_min", "model mask coverage of the face hull, lowest"),
     ("mask_whole", f"frames with mask coverage >= {FULL_MASK:g}"),

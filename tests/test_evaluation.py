@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -113,6 +114,11 @@ def test_evaluate_writes_well_formed_json_and_a_faces_only_contact_sheet(cli_run
     assert all(isinstance(t["met"], bool) for t in report["targets"])
     # the ceiling (the aligned crop pasted back) is sharper than the 100-step model and at most about the source
     assert summary["sharpness_vs_ceiling"] < 1 and 0.3 < summary["sharpness_ceiling_ratio"] < 1.3
+    # B's own ceiling: B's faces in B's frames through the same paste-back; here the clip is B's, so the two agree
+    assert summary["sharpness_target_faces"] == 32
+    assert summary["sharpness_target_median"] == pytest.approx(summary["sharpness_ceiling_median"], rel=0.25)
+    assert summary["sharpness_vs_target"] == pytest.approx(
+        summary["sharpness_output_median"] / summary["sharpness_target_median"])
     assert all(0 <= f["mask_coverage"] <= 1 for f in report["frames"])
     assert report["collapsed_frames"] == [f["frame"] for f in report["frames"] if f["mask_coverage"] < 0.5]
     assert report["sheet"] == str(out / "sheet.png")
@@ -245,6 +251,29 @@ def test_swap_frame_leaves_the_source_frame_as_it_was(exported_model, astronaut)
     x0, y0, x1, y1 = (int(v) for v in face)
     difference = np.abs(swap.ceiling.astype(int) - before)[y0:y1, x0:x1]
     assert 0 < difference.mean() < 8 and 0 <= swap.coverage <= 1  # the tiny model works at 64 px
+
+
+def test_target_ceiling_shows_how_sharp_each_person_can_be_drawn(exported_model, faceset_a, faceset_b, tmp_path):
+    """pc-avs 00098 (B) is filmed softer than 00104 (A): no model can draw B sharper than B's own faces."""
+    from dataclasses import replace
+
+    from evaluation.evaluate import EVALUATED, target_ceiling
+    from export.contract import read_contract
+    from training.faceset import Faceset
+
+    contract = replace(read_contract(exported_model), resolution=128)  # the fast preset's crop
+    sharp_a, faces_a = target_ceiling(faceset_a, contract, EVALUATED, faces=12)
+    sharp_b, faces_b = target_ceiling(faceset_b, contract, EVALUATED, faces=12)
+    assert faces_a == faces_b == 12
+    assert sharp_a > 1.4 * sharp_b > 0
+    moved = tmp_path / "moved"  # a faceset whose clips are gone: no figure, not a wrong one
+    shutil.copytree(faceset_b, moved)
+    index = json.loads((moved / "faceset.json").read_text())
+    for face in index["faces"]:
+        face["source"] = str(tmp_path / "gone.mp4")
+    (moved / "faceset.json").write_text(json.dumps(index))
+    assert len(Faceset.load(moved)) == len(Faceset.load(faceset_b))
+    assert target_ceiling(moved, contract, EVALUATED, faces=4) == (None, 0)
 
 
 def test_gpu_bench_runs_the_same_code_on_the_cpu_and_refuses_cuda_it_lacks(tiny_checkpoint, data_dir, tmp_path):
