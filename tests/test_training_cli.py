@@ -122,3 +122,15 @@ def test_usage_errors_are_one_line(capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["python -m training.train: error: argument --steps: 0 is not at least 1 (see --help)"]
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--gan", "-0.1", "argument --gan: -0.1 is less than 0"),
+    ("--gan", "nan", "argument --gan: 'nan' is not a finite number"),
+    ("--gan-share", "1.5", "argument --gan-share: 1.5 is not between 0 and 1"),
+])
+def test_adversarial_options_refuse_bad_numbers_in_one_line(option, value, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--out", "x", option, value])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"python -m training.train: error: {message} (see --help)"]

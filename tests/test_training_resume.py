@@ -37,6 +37,18 @@ def test_resumed_run_repeats_the_uninterrupted_losses(faceset_a, faceset_b, tmp_
     assert load_checkpoint(tmp_path / "split")["step"] == 12
 
 
+def test_resumed_adversarial_run_repeats_the_uninterrupted_losses(faceset_a, faceset_b, tmp_path):
+    gan = dict(gan=0.1, gan_share=1.0, workers=0)
+    whole = train(small_config(faceset_a, faceset_b, steps=8, **gan), tmp_path / "whole")
+    train(small_config(faceset_a, faceset_b, steps=4, **gan), tmp_path / "split")
+    ckpt = load_checkpoint(tmp_path / "split")
+    assert {"discriminator", "discriminator_optimizer"} <= set(ckpt)
+    rest = train(resumed_config(ckpt, "split", steps=8), tmp_path / "split", ckpt)
+    assert rest.history == whole.history[4:]  # the discriminator and its optimiser came back as they were
+    plain = train(small_config(faceset_a, faceset_b, steps=8, workers=0), tmp_path / "plain")
+    assert plain.history[0] == whole.history[0] and plain.history[-1] != whole.history[-1]
+
+
 def run_cli(args: list[str], **popen) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True, **popen)
@@ -125,10 +137,12 @@ def test_torchrun_two_processes_trains_and_saves_one_checkpoint(faceset_a, faces
     run = tmp_path / "run"
     proc = run_cli(["-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "training.train",
                     "--faceset-a", str(faceset_a), "--faceset-b", str(faceset_b), "--out", str(run),
-                    "--steps", "3", "--workers", "0", *SMALL], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                    "--steps", "3", "--workers", "0", "--gan", "0.1", "--gan-share", "1", *SMALL],
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = proc.communicate(timeout=240)
     assert proc.returncode == 0, err[-3000:]
     assert sorted(p.name for p in run.iterdir() if p.suffix == ".pt") == ["checkpoint.pt"]
     ckpt = load_checkpoint(run)
     assert ckpt["step"] == 3 and ckpt["world_size"] == 2
+    assert "discriminator" in ckpt  # the discriminator trained under DistributedDataParallel too
     assert out.count("trained to step 3") == 1, "only rank 0 reports"

@@ -71,6 +71,10 @@ class TrainConfig:
     warp: bool = True
     no_warp_share: float = setting(0.2, "the last share of the run is trained without the random warp, to "
                                    "sharpen (steps, or minutes of this invocation)", type=share)
+    gan: float = setting(0.0, "weight of an adversarial loss on decoder B's faces, from a patch discriminator, in "
+                         "the run's last --gan-share (0: off)", type=non_negative_float)
+    gan_share: float = setting(0.2, "the last share of the run that --gan is on for (steps, or minutes of this "
+                               "invocation)", type=share)
     sampling: str = setting("uniform", "how faces are drawn: uniform, or evenly over head yaw (default yaw for a pair, "
                             "uniform when a side is a pool)", choices=SAMPLINGS)
     seed: int = setting(0, "random seed", type=non_negative_int)
@@ -113,11 +117,11 @@ PAIR_BATCH = {"fast": 8}
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
-             "weight_decay", "batch_size", "workers", "threads", "device", "save_every", "preview_every", "log_every")
+             "gan", "gan_share", "weight_decay", "batch_size", "workers", "threads", "device", "save_every", "preview_every", "log_every")
 
 # The settings every training command line offers, generated from the fields above.
-OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling", "warmup_steps",
-           "seed", "workers", "threads", "device", "save_every", "preview_every", "log_every")
+OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "gan", "gan_share",
+           "sampling", "warmup_steps", "seed", "workers", "threads", "device", "save_every", "preview_every", "log_every")
 
 
 def add_options(parser: argparse.ArgumentParser, names: tuple[str, ...] = OPTIONS) -> None:

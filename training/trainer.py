@@ -27,6 +27,7 @@ from training.config import TrainConfig, TrainError
 from training.data import FaceBank, PairBatches, batch_loader, find_facesets, holdout_split, load_facesets, \
     sampling_weights
 from training.distributed import Cluster, anyone, barrier, join_cluster, leave_cluster, usable_cpus
+from training.gan import discriminator_loss, generator_loss, make_discriminator
 from training.losses import LossConfig, face_loss
 from training.model import ModelConfig, SwapModel
 from training.monitor import PREVIEW_FACES, TrainLog, evaluate, preview_grid, write_png
@@ -58,12 +59,46 @@ def make_optimizer(model: SwapModel, lr: float = 1e-4, weight_decay: float = 0.0
     return torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.5, 0.999), weight_decay=weight_decay, fused=True)
 
 
+@dataclass
+class Adversary:
+    """The discriminator of the adversarial phase (training/gan.py): `module` itself, `trained` the same module or
+    its DistributedDataParallel wrapper under torchrun, its optimiser, and the generator loss weight."""
+
+    module: nn.Module
+    trained: nn.Module
+    optimizer: torch.optim.Optimizer
+    weight: float
+
+    def state(self) -> dict:
+        """What a checkpoint keeps of it."""
+        return {"discriminator": self.module.state_dict(), "discriminator_optimizer": self.optimizer.state_dict()}
+
+    def restore(self, ckpt: dict) -> None:
+        """Continue from a checkpoint's discriminator (a run that turns --gan on when resumed has none yet)."""
+        if "discriminator" in ckpt:
+            self.module.load_state_dict(ckpt["discriminator"])
+            self.optimizer.load_state_dict(ckpt["discriminator_optimizer"])
+
+
+def make_adversary(cfg: TrainConfig, device: torch.device, cluster: Cluster) -> Adversary | None:
+    """The run's discriminator, or None when --gan is off."""
+    if not cfg.gan:
+        return None
+    module, optimizer = make_discriminator(cfg.resolution, cfg.lr, device)
+    trained = nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None) \
+        if cluster.distributed else module
+    return Adversary(module, trained, optimizer, cfg.gan)
+
+
 def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device, loss_cfg: LossConfig,
-               lr_dropout: float = 1.0, amp_dtype=None, scaler=None) -> tuple[dict, dict]:
+               lr_dropout: float = 1.0, amp_dtype=None, scaler=None, adversary: Adversary | None = None
+               ) -> tuple[dict, dict]:
     """One optimisation step on a batch pair; returns the A and B loss terms (tensors).
 
     With `lr_dropout` below 1, each weight keeps its update with that probability (learning-rate
     dropout, as DeepFaceLab's optimisers do); the optimiser's moments still see every gradient.
+    With an `adversary`, decoder B's faces also pay its generator loss, and the discriminator then takes
+    one step of its own on the same faces (both masked by B's landmark hull; in float32, outside autocast).
     """
     x = {k: v.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last) for k, v in batch.items()}
     with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
@@ -71,6 +106,11 @@ def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device,
     loss_a = face_loss(face_a.float(), mask_a.float(), x["a_target"], x["a_aux"], loss_cfg)
     loss_b = face_loss(face_b.float(), mask_b.float(), x["b_target"], x["b_aux"], loss_cfg)
     loss = loss_a["total"] + loss_b["total"]
+    if adversary is not None:
+        hull = x["b_aux"][:, :1]
+        fake, real = face_b.float() * hull, x["b_target"] * hull
+        loss_b["gan"] = generator_loss(adversary.module, fake)
+        loss = loss + adversary.weight * loss_b["gan"]
     optimizer.zero_grad(set_to_none=True)
     params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
     before = [p.detach().clone() for p in params] if lr_dropout < 1.0 else None
@@ -86,6 +126,12 @@ def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device,
             for p, old in zip(params, before):
                 keep = torch.rand_like(p) < lr_dropout
                 p.copy_(torch.where(keep, p, old))
+    if adversary is not None:
+        d_loss = discriminator_loss(adversary.trained, real, fake)
+        adversary.optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        adversary.optimizer.step()
+        loss_b["discriminator"] = d_loss.detach()
     return loss_a, loss_b
 
 
@@ -123,6 +169,12 @@ def learning_rate(cfg: TrainConfig, step: int, progress: float | None) -> float:
 def warps_at(cfg: TrainConfig, progress: float | None) -> bool:
     """Whether the input is randomly warped at this point of the run (off for its last `no_warp_share`)."""
     return cfg.warp and not (cfg.no_warp_share and progress is not None and progress >= 1.0 - cfg.no_warp_share)
+
+
+def adversarial_at(cfg: TrainConfig, progress: float | None) -> bool:
+    """Whether the adversarial loss is on at this point of the run (its last `gan_share`; never in a run without
+    an end, which has no last share)."""
+    return bool(cfg.gan and cfg.gan_share and progress is not None and progress >= 1.0 - cfg.gan_share)
 
 
 # ---------------------------------------------------------------------------------------------- the data
@@ -210,13 +262,16 @@ def data_workers(cfg: TrainConfig, cluster: Cluster, cuda: bool) -> int:
 
 
 def checkpoint_state(cfg: TrainConfig, model: SwapModel, optimizer, step: int, world_size: int = 1,
-                     scaler=None) -> dict:
-    """The dict `save_checkpoint` writes (see training/checkpoint.py), plus the number of training processes."""
+                     scaler=None, adversary: Adversary | None = None) -> dict:
+    """The dict `save_checkpoint` writes (see training/checkpoint.py), plus the number of training processes (and
+    the discriminator, in a run with --gan)."""
     state = {"format": FORMAT, "preset": cfg.preset, "model_config": cfg.model_config, "model": model.state_dict(),
              "optimizer": optimizer.state_dict(), "step": step, "rng": rng_state(), "config": cfg.to_dict(),
              "world_size": world_size}
     if scaler is not None:
         state["grad_scaler"] = scaler.state_dict()
+    if adversary is not None:
+        state.update(adversary.state())
     return state
 
 
@@ -224,8 +279,9 @@ class Reporter:
     """Rank 0's outputs: progress bar, TensorBoard, preview PNG, held-out scores and checkpoints."""
 
     def __init__(self, cfg: TrainConfig, run_dir: Path, model: SwapModel, optimizer, scaler, data: RunData,
-                 device: torch.device, start: int, world_size: int):
+                 device: torch.device, start: int, world_size: int, adversary: Adversary | None = None):
         self.cfg, self.run_dir, self.model, self.optimizer, self.scaler = cfg, run_dir, model, optimizer, scaler
+        self.adversary = adversary
         self.data, self.device, self.world_size = data, device, world_size
         self.faces_per_step = 2 * cfg.batch_size * world_size
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -279,7 +335,8 @@ class Reporter:
             return
         result = self.evaluate(step)
         self.preview(step)
-        state = checkpoint_state(self.cfg, self.model, self.optimizer, step, self.world_size, self.scaler)
+        state = checkpoint_state(self.cfg, self.model, self.optimizer, step, self.world_size, self.scaler,
+                                 self.adversary)
         self.checkpoint, self.saved_step = save_checkpoint(self.run_dir, state), step
         self.bar.write(f"step {step}: checkpoint saved; held-out A->A {result['a2a_psnr']:.2f} dB "
                        f"SSIM {result['a2a_ssim']:.3f}, B->B {result['b2b_psnr']:.2f} dB SSIM {result['b2b_ssim']:.3f}")
@@ -314,6 +371,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
     amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    adversary = make_adversary(cfg, device, cluster)
     start = 0
     if resume is not None:
         model.load_state_dict(resume["model"])
@@ -321,6 +379,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
         if scaler is not None and "grad_scaler" in resume:
             scaler.load_state_dict(resume["grad_scaler"])
         restore_rng(resume["rng"])
+        if adversary is not None:
+            adversary.restore(resume)
         start = int(resume["step"])
     if cfg.steps is not None and cfg.steps <= start:
         return TrainResult(start, [], [], False, None)
@@ -328,7 +388,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
     if cluster.distributed:
         trainer = nn.parallel.DistributedDataParallel(trainer, device_ids=[device.index] if cuda else None)
 
-    report = Reporter(cfg, run_dir, model, optimizer, scaler, data, device, start, cluster.world_size) \
+    report = Reporter(cfg, run_dir, model, optimizer, scaler, data, device, start, cluster.world_size, adversary) \
         if cluster.is_main else None
     if report and start == 0:
         report.evaluate(0)
@@ -338,6 +398,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
     try:
         with StopRequest() as stop:
             warp, running = warps_at(cfg, clock.fraction(step)), True
+            adversarial = False
             while running:  # one pass per augmentation phase: warped, then (for the last share) unwarped
                 batches = PairBatches(data.train_a, data.train_b, cfg.batch_size, replace(cfg.augment, warp=warp),
                                       cfg.seed, cluster.rank, data.weights_a, data.weights_b)
@@ -346,8 +407,10 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
                     lr = learning_rate(cfg, step, clock.fraction(step))
                     for group in optimizer.param_groups:
                         group["lr"] = lr
+                    if adversary is not None and not adversarial:  # on for the rest of the run, on every process
+                        adversarial = anyone(adversarial_at(cfg, clock.fraction(step)), cluster, device)
                     loss_a, loss_b = train_step(trainer, optimizer, batch, device, cfg.loss, cfg.lr_dropout,
-                                                amp_dtype, scaler)
+                                                amp_dtype, scaler, adversary if adversarial else None)
                     step += 1
                     if report and (step % cfg.log_every == 0 or step == cfg.steps):
                         report.losses(step, lr, warp, loss_a, loss_b)

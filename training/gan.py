@@ -1,0 +1,67 @@
+"""The adversarial last phase: a small patch discriminator that tells B's real faces from decoder B's.
+
+L1 and DSSIM reward the mean of what the model cannot yet place exactly, and the mean is a blur: pores,
+stubble and the edges of the eyes come out smooth. A discriminator that judges local patches charges
+for that smoothness itself. As in DeepFaceLab (its `gan_power`, started late in a run), it is switched
+on only for the last share of a run, once the face is in place, and it judges decoder B only: B's face
+is the one the A->B model draws. Both images are masked by B's landmark hull, so only the face counts.
+
+`--gan W` sets the generator's weight (0: off), `--gan-share` the share of the run it is on for.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+GRID = 16  # the discriminator's logit map is at most GRID x GRID: one logit per patch of the face
+
+
+class PatchDiscriminator(nn.Module):
+    """Stride-2 4x4 convs down to a GRID x GRID map (three at 128 px, four at 256 px), then one logit per patch.
+
+    About 75 MMAC a 128 px face: a quarter of decoder B's cost, so the phase it runs in stays cheap on a CPU.
+    """
+
+    def __init__(self, resolution: int, channels: tuple[int, ...] = (32, 64, 128)):
+        super().__init__()
+        widths = list(channels)
+        while resolution // 2 ** len(widths) > GRID:  # 256 px: one more stage, the same patch size in the crop
+            widths.append(widths[-1])
+        layers, cin = [], 3
+        for cout in widths:
+            layers += [nn.Conv2d(cin, cout, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            cin = cout
+        layers.append(nn.Conv2d(cin, 1, 3, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, R, R) faces in [0, 1] -> (N, 1, GRID, GRID) logits (real: positive)."""
+        return self.net(x * 2.0 - 1.0)
+
+
+def generator_loss(discriminator: nn.Module, fake: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss: -log D(fake), averaged over patches. The discriminator's own weights get no
+    gradient from it (they are frozen while it runs), only the faces do."""
+    flags = [p.requires_grad for p in discriminator.parameters()]
+    for p in discriminator.parameters():
+        p.requires_grad_(False)
+    try:
+        return F.softplus(-discriminator(fake).float()).mean()
+    finally:
+        for p, flag in zip(discriminator.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+def discriminator_loss(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """-log D(real) - log(1 - D(fake)), averaged over patches; `fake` is detached here."""
+    logits = discriminator(torch.cat([real, fake.detach()])).float()
+    real_logits, fake_logits = logits.split([len(real), len(fake)])
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def make_discriminator(resolution: int, lr: float, device: torch.device) -> tuple[PatchDiscriminator,
+                                                                                 torch.optim.Optimizer]:
+    """A fresh discriminator for `resolution` px faces and its AdamW (the trainer's betas, no weight decay)."""
+    discriminator = PatchDiscriminator(resolution).to(device).to(memory_format=torch.channels_last)
+    return discriminator, torch.optim.AdamW(discriminator.parameters(), lr=lr, betas=(0.5, 0.999), weight_decay=0.0)
