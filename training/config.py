@@ -117,7 +117,8 @@ PAIR_BATCH = {"fast": 8}
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
-             "gan", "gan_share", "weight_decay", "batch_size", "workers", "threads", "device", "save_every", "preview_every", "log_every")
+             "gan", "gan_share", "weight_decay", "batch_size", "workers", "threads", "device", "save_every",
+             "preview_every", "log_every")
 
 # The settings every training command line offers, generated from the fields above.
 OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "gan", "gan_share",
