@@ -166,6 +166,16 @@ def swap_frame(swapper: FaceSwapper, image: np.ndarray, index: int, time_ms: int
                         swapped.mask_coverage[0] if swapped.mask_coverage else None)
 
 
+def spread(first: int, count: int, picks: int) -> set[int]:
+    """`picks` numbers evenly spread over the `count` numbers from `first` (fewer where they round alike)."""
+    return set(np.unique(np.linspace(first, first + max(count, 1) - 1, picks).round().astype(int)).tolist())
+
+
+def sheet_frames(first: int, count: int, pairs: int = SHEET_PAIRS) -> set[int]:
+    """The frame numbers of `count` frames from `first` that go on the contact sheet, evenly spread."""
+    return spread(first, count, pairs)
+
+
 TARGET_CEILING_FACES = 32
 
 
@@ -178,11 +188,9 @@ def target_ceiling(faceset: Path, contract, settings: SwapSettings,
     Returns the median over up to `faces` faces spread over the faceset (None when none of its source frames can
     be read back) and how many faces it measured.
     """
-    entries = Faceset.load(faceset).entries
-    picked = [entries[i] for i in np.unique(np.linspace(0, len(entries) - 1, min(faces, len(entries)))
-                                            .round().astype(int))] if entries else []
+    entries = Faceset.load(faceset).entries  # never empty: load refuses a faceset without faces
     wanted: dict[str, set[int]] = {}
-    for entry in picked:
+    for entry in (entries[i] for i in sorted(spread(0, len(entries), min(faces, len(entries))))):
         wanted.setdefault(entry["source"], set()).add(int(entry["frame"]))
     values = []
     swapper = FaceSwapper(CeilingBackend(contract), create_landmarker("auto", mode="image"),
@@ -208,11 +216,6 @@ def target_ceiling(faceset: Path, contract, settings: SwapSettings,
     finally:
         swapper.close()
     return (float(np.median(values)) if values else None), len(values)
-
-
-def sheet_frames(first: int, count: int, pairs: int = SHEET_PAIRS) -> set[int]:
-    """The frame numbers of `count` frames from `first` that go on the contact sheet, evenly spread."""
-    return set(np.unique(np.linspace(first, first + max(count, 1) - 1, pairs).round().astype(int)).tolist())
 
 
 def run_evaluation(req: EvaluationRequest, progress: bool = True, embedder: FaceEmbedder | None = None) -> dict:
