@@ -31,7 +31,7 @@ from pathlib import Path
 from evaluation.evaluate import USER_ERRORS, EvaluationRequest, run_evaluation
 from evaluation.identity import FACESET_FACES, FaceEmbedder
 from evaluation.split import CLIP_A, CLIP_B, REPO, UNSEEN, clip_path, default_data_dir, faceset_name, \
-    kept_out_sources
+    kept_out_sources, use_shared_landmarker
 from export.onnx_export import export_checkpoint
 from export.source import ExportError
 from faces import MediaSource
@@ -311,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             raise BenchError(f"the folder of --json ({json_path.parent}) does not exist")
         out = check_out_dir(Path(args.out) if args.out else json_path.with_name(json_path.stem + "-files"))
         data = Path(args.data).expanduser().resolve() if args.data else default_data_dir()
+        use_shared_landmarker(data)
         report = run_bench(args.minutes, args.preset, out, data,
                            Path(args.init).expanduser().resolve() if args.init else None,
                            Path(args.pool).expanduser().resolve() if args.pool else None, not args.no_scratch,

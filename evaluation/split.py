@@ -31,6 +31,15 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("SWAPCAM_SHARED", REPO.parent / "shared")).expanduser().resolve() / "data"
 
 
+def use_shared_landmarker(data: Path) -> None:
+    """Where no face_landmarker.task is configured, take the shared data's (models/ beside data/), so that the
+    pool and the bench find faces with mediapipe, as the tests do, and never fall back to dlib unnoticed."""
+    from faces.model_files import FACE_LANDMARKER
+    shared = data.parent / "models" / FACE_LANDMARKER.name
+    if shared.is_file() and not os.environ.get(FACE_LANDMARKER.env_var):
+        os.environ[FACE_LANDMARKER.env_var] = str(shared)  # the training and evaluation processes inherit it
+
+
 def clip_path(data: Path, clip: str) -> Path:
     """The video file of `clip` ('pc-avs/00104') in the shared data folder `data`."""
     return data / "videos" / f"{clip}.mp4"
