@@ -65,8 +65,10 @@ def extract(input_path: str | Path, output: str | Path, size: int = 256, coverag
     source = MediaSource(Path(input_path).expanduser().resolve())
     writer = FacesetWriter(output, size, coverage)
     report = ExtractReport()
-    landmarker = create_landmarker(backend, mode="video" if source.kind == "video" else "image",
-                                   max_faces=4 if all_faces else 2)  # two: of a pair, the larger wins
+    landmarker = _Landmarker(lambda: create_landmarker(backend, mode="video" if source.kind == "video" else "image",
+                                                       max_faces=4 if all_faces else 2))  # two: of a pair, the larger wins
+    if not writer.entries:
+        landmarker.load()  # a new faceset: a missing landmarker model fails now, before any frame is read
     frames = source.frames(every)
     if progress:
         frames = progress_bar(frames, f"extract {source.path.name}", total=-(-source.frame_count // every),
@@ -83,6 +85,25 @@ def extract(input_path: str | Path, output: str | Path, size: int = 256, coverag
         landmarker.close()
         writer.flush()
     return report
+
+
+class _Landmarker:
+    """The landmarker, made at its first use: a rerun over an extracted faceset decodes its frames but loads no model."""
+
+    def __init__(self, make):
+        self._make, self._landmarker = make, None
+
+    def load(self):
+        if self._landmarker is None:
+            self._landmarker = self._make()
+        return self._landmarker
+
+    def detect(self, image, timestamp_ms):
+        return self.load().detect(image, timestamp_ms)
+
+    def close(self) -> None:
+        if self._landmarker is not None:
+            self._landmarker.close()
 
 
 def each_input(folder: Path) -> dict[str, Path]:
