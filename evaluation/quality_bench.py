@@ -251,9 +251,7 @@ def run_bench(minutes: float, preset: str, out: Path, data: Path, init: Path | N
         raise BenchError("nothing to run: --no-scratch needs --init or --pool")
     if anyface_init and not (init and pool):
         raise BenchError("--anyface-init starts the any-face run from --init: it needs both --init and --pool")
-    landmarker = data.parent / "models" / "face_landmarker.task"
-    if landmarker.is_file():
-        os.environ.setdefault("SWAPCAM_FACE_LANDMARKER", str(landmarker))
+    use_shared_landmarker(data)
     FaceEmbedder()  # a missing scorer fails now, not after the training
     started = time.monotonic()
     bench = Bench(minutes, preset, out, data, heldout, extra or [], frames, faceset_faces, log)
@@ -311,7 +309,6 @@ def main(argv: list[str] | None = None) -> int:
             raise BenchError(f"the folder of --json ({json_path.parent}) does not exist")
         out = check_out_dir(Path(args.out) if args.out else json_path.with_name(json_path.stem + "-files"))
         data = Path(args.data).expanduser().resolve() if args.data else default_data_dir()
-        use_shared_landmarker(data)
         report = run_bench(args.minutes, args.preset, out, data,
                            Path(args.init).expanduser().resolve() if args.init else None,
                            Path(args.pool).expanduser().resolve() if args.pool else None, not args.no_scratch,
