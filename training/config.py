@@ -72,9 +72,10 @@ class TrainConfig:
     no_warp_share: float = setting(0.2, "the last share of the run is trained without the random warp, to "
                                    "sharpen (steps, or minutes of this invocation)", type=share)
     gan: float = setting(0.0, "weight of an adversarial loss on decoder B's faces, from a patch discriminator, in "
-                         "the run's last --gan-share (0: off)", type=non_negative_float)
+                         "the run's last --gan-share, 0: off (default 0.02 for a fast pair, 0 otherwise)",
+                         type=non_negative_float)
     gan_share: float = setting(0.2, "the last share of the run that --gan is on for (steps, or minutes of this "
-                               "invocation)", type=share)
+                               "invocation) (default 0.4 for a fast pair, 0.2 otherwise)", type=share)
     sampling: str = setting("uniform", "how faces are drawn: uniform, or evenly over head yaw (default yaw for a pair, "
                             "uniform when a side is a pool)", choices=SAMPLINGS)
     seed: int = setting(0, "random seed", type=non_negative_int)
@@ -114,6 +115,11 @@ PRESET_LR = {"fast": 2e-4, "hd": 2e-4, "quality": 5e-5}
 # more per minute from twice the steps at half the batch (quality_bench, 30 CPU-minutes). Pretraining and any-face
 # runs keep TrainConfig's, as measured.
 PAIR_BATCH = {"fast": 8}
+
+# A pair's adversarial last phase (weight, share of the run), where a preset has one: for the fast pair it drew B's
+# stubble and brows where the run without it drew a blur, from random weights and from a pretrained run
+# (quality_bench, 30 CPU-minutes). Pools keep it off: on an any-face run it left blotches, not detail.
+PAIR_GAN = {"fast": (0.02, 0.4)}
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
@@ -184,9 +190,12 @@ def new_run_config(facesets_a, facesets_b, preset: str = "fast", width: float = 
     settings.setdefault("lr", PRESET_LR.get(preset, TrainConfig.lr))
     if pretrain:  # a pool is pretrained warped to the end: the pairs started from it sharpen in their own last phase
         settings.setdefault("no_warp_share", 0.0)
-    elif len(a) == 1 and len(b) == 1:  # a pair: evenly over yaw (a pool keeps its per-clip cap), smaller batches
+    elif len(a) == 1 and len(b) == 1:  # a pair: evenly over yaw (a pool keeps its per-clip cap), smaller batches, GAN
         settings.setdefault("sampling", "yaw")
         settings.setdefault("batch_size", PAIR_BATCH.get(preset, TrainConfig.batch_size))
+        gan, gan_share = PAIR_GAN.get(preset, (TrainConfig.gan, TrainConfig.gan_share))
+        settings.setdefault("gan", gan)
+        settings.setdefault("gan_share", gan_share)
     return TrainConfig(facesets_a=[str(f.root) for f in a], facesets_b=[str(f.root) for f in b],
                        identities=[pool_name(a, names[0]), pool_name(b, names[1])], preset=preset,
                        model_config=model_cfg.to_dict(), coverage=a[0].coverage, template_id=a[0].template_id,
