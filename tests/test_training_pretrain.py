@@ -135,7 +135,7 @@ def test_pretraining_resumes_where_it_stopped_with_the_same_losses(pool_dir, tmp
 def test_the_last_phase_without_warp_is_the_same_run_as_a_resume_with_no_warp(faceset_a, faceset_b, tmp_path):
     def config(**settings):
         return new_run_config(faceset_a, faceset_b, "fast", 0.25, 64, batch_size=4, warmup_steps=2, threads=1,
-                              workers=0, save_every=1000, preview_every=1000, log_every=1, **settings)
+                              workers=0, save_every=1000, preview_every=1000, log_every=1, gan=0.0, **settings)
 
     switched = train(config(steps=6, no_warp_share=0.5), tmp_path / "switched")
     first = train(config(steps=3), tmp_path / "split")

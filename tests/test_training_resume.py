@@ -19,10 +19,11 @@ SMALL = ["--width", "0.25", "--resolution", "64", "--batch-size", "4", "--thread
 
 
 def small_config(faceset_a, faceset_b, **settings):
-    # no last phase without warp: it is placed by each invocation's own length, so a run stopped at 6 of 12 steps
-    # would have had its own (test_training_pretrain checks that phase against a resume with --no-warp)
+    # no last phase without warp, and no adversarial one unless asked: each is placed by the invocation's own length,
+    # so a run stopped at 6 of 12 steps would have had its own (test_training_pretrain checks the no-warp phase
+    # against a resume with --no-warp)
     base = dict(batch_size=4, lr=5e-4, warmup_steps=3, save_every=1000, preview_every=1000, log_every=1, threads=1,
-                no_warp_share=0.0)
+                no_warp_share=0.0, gan=0.0)
     return new_run_config(faceset_a, faceset_b, "fast", 0.25, 64, **{**base, **settings})
 
 
