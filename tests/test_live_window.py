@@ -78,11 +78,13 @@ def test_the_window_shows_the_frames_and_q_ends_the_run(display, still_clip, exp
             window = xdotool(display, "search", "--name", TITLE).stdout.strip()
             time.sleep(0.2)
         assert window, "the window never appeared"
-        time.sleep(1.5)  # a few frames shown
-        shot = screenshot(display)
-        # the photo's top-left corner lies far from the face: the swap leaves it as it is
+        # the photo's top-left corner lies far from the face: the swap leaves it as it is. The window can be mapped
+        # before its first frame is drawn (a busy CI machine once took longer than 1.5 s), so look until it is.
         patch = astronaut.image[10:130, 10:170]
-        score = cv2.matchTemplate(shot, patch, cv2.TM_CCOEFF_NORMED).max()
+        score, deadline = 0.0, time.monotonic() + 30
+        while score <= 0.9 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            score = float(cv2.matchTemplate(screenshot(display), patch, cv2.TM_CCOEFF_NORMED).max())
         assert score > 0.9, f"the frame's pixels are not on the screen (best match {score:.2f})"
         xdotool(display, "key", "--window", window.splitlines()[0], "q")
         _, err = proc.communicate(timeout=60)
