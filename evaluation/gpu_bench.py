@@ -7,7 +7,8 @@ The network is an untrained `quality` network (speed does not depend on the weig
 --checkpoint names a trained run. The script installs and downloads nothing. It prints the model
 alone (ms per face: the graph replay timed with CUDA events, and the whole backend call with its
 copies to and from the GPU), then the full live loop on the paced clip into the null sink: output
-fps, dropped frames, latency p50/p95/p99, per-stage p50/p95, the overhead ratio and memory.
+fps, dropped frames, latency p50/p95/p99, per-stage p50/p95, the overhead ratio and memory. On the GPU the
+faces are pasted back there too (`--cpu-paste`: with OpenCV on the CPU, as before).
 Without CUDA it refuses in one line; `--device cpu` runs the same code on the CPU in fp32 without
 graphs, to try the script (slow with `quality`).
 """
@@ -47,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cuda (default), or cpu to try the script without a GPU (fp32, no graphs)")
     p.add_argument("--no-fp16", action="store_true", help="run the network in fp32")
     p.add_argument("--no-graphs", action="store_true", help="run the network eagerly instead of as a CUDA graph")
+    p.add_argument("--cpu-paste", action="store_true",
+                   help="paste the faces back with OpenCV on the CPU instead of on the GPU (to compare)")
     p.add_argument("--model-runs", type=at_least(1), default=200,
                    help="calls timed for the model-alone figures (default 200)")
     p.add_argument("--landmarks", default="auto", choices=["auto", *LANDMARK_BACKENDS], help="landmark backend")
@@ -112,7 +115,7 @@ def run(args: argparse.Namespace) -> tuple[Profiler, dict, str]:
     on_gpu = args.device == "cuda"
     checkpoint = args.checkpoint or untrained_checkpoint(args.preset)
     backend = TorchBackend(checkpoint, device=args.device, half=on_gpu and not args.no_fp16,
-                           graphs=on_gpu and not args.no_graphs)
+                           graphs=on_gpu and not args.no_graphs, gpu_paste=not args.cpu_paste)
     timing = time_model(backend, args.model_runs)
     source, info = paced_clip(args)
     landmarker = create_landmarker(args.landmarks, mode="video")

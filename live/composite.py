@@ -199,12 +199,22 @@ def mask_coverage(model_mask: np.ndarray, hull: np.ndarray) -> float:
     return float(cv2.sumElems(cv2.multiply(np.asarray(model_mask, np.float32), hull))[0]) / area if area else 0.0
 
 
+def color_matched(aligned: AlignedFace, face: np.ndarray, color: str, hull: np.ndarray | None = None) -> np.ndarray:
+    """`face` (float [0, 1] or uint8, BGR) in whole levels, given the original crop's colour inside the landmark
+    hull (`hull`: that mask, when already made) by the transfer `color`."""
+    if hull is None:
+        hull = hull_mask(aligned.landmarks, face.shape[0], aligned.coverage)
+    levels = cv2.convertScaleAbs(face, alpha=255.0) if face.dtype != np.uint8 else face  # rounds, saturates
+    return COLOR_TRANSFERS[color](levels, aligned.crop, hull)
+
+
 def prepare_face(aligned: AlignedFace, face: np.ndarray, model_mask: np.ndarray, settings: CompositeSettings,
-                 frame_shape: tuple[int, ...]) -> PreparedFace | None:
+                 frame_shape: tuple[int, ...], matched: np.ndarray | None = None) -> PreparedFace | None:
     """Colour-match `face` (float [0, 1] or uint8, BGR) to the original crop and build its paste mask and box.
 
-    Writes nothing into any frame. The box is None when there is nothing to paste inside the frame (or the
-    model's mask collapsed and `settings.collapsed` is 'pass').
+    `matched`: the face already colour-matched (`color_matched` with `settings.color`), as the live loop's
+    early run does beside the landmarks. Writes nothing into any frame. The box is None when there is nothing
+    to paste inside the frame (or the model's mask collapsed and `settings.collapsed` is 'pass').
     """
     size = face.shape[0]
     hull = hull_mask(aligned.landmarks, size, aligned.coverage)
@@ -213,8 +223,7 @@ def prepare_face(aligned: AlignedFace, face: np.ndarray, model_mask: np.ndarray,
         if settings.collapsed == "pass":
             return PreparedFace(None, None, aligned.inverse, None, coverage)
         model_mask = hull  # never a half-transparent face
-    levels = cv2.convertScaleAbs(face, alpha=255.0) if face.dtype != np.uint8 else face  # rounds, saturates
-    levels = COLOR_TRANSFERS[settings.color](levels, aligned.crop, hull)
+    levels = color_matched(aligned, face, settings.color, hull) if matched is None else matched
     if settings.sharpen > 0:
         levels = sharpen(levels, settings.sharpen)
     mask = blend_mask(model_mask, hull, settings, aligned.landmarks)
@@ -222,14 +231,17 @@ def prepare_face(aligned: AlignedFace, face: np.ndarray, model_mask: np.ndarray,
     return PreparedFace(levels, mask, aligned.inverse, box, coverage)
 
 
-def paste_face(out: np.ndarray, prepared: PreparedFace,
-               settings: CompositeSettings) -> tuple[int, int, int, int] | None:
+def paste_face(out: np.ndarray, prepared: PreparedFace, settings: CompositeSettings,
+               paste: Callable | None = None) -> tuple[int, int, int, int] | None:
     """Paste a prepared face into `out` in place (blend, or Poisson with `settings.seamless`); returns its box
-    (None, and nothing written, when it has none)."""
+    (None, and nothing written, when it has none). `paste(out, face, mask, inverse, box)`, when given, does
+    the blend instead of `paste_back` (a backend's own: on the GPU)."""
     if prepared.box is None:
         return None
     if settings.seamless:
         seamless_paste(out, prepared.face, prepared.mask, prepared.inverse, out=out, box=prepared.box)
+    elif paste is not None:
+        paste(out, prepared.face, prepared.mask, prepared.inverse, prepared.box)
     else:
         paste_back(out, prepared.face, prepared.mask, prepared.inverse, out=out, box=prepared.box)
     return prepared.box

@@ -25,7 +25,8 @@ class Frame:
     output: np.ndarray | None = None
     faces: list = field(default_factory=list)   # faces.Face, smoothed, as used for the swap
     aligned: list = field(default_factory=list)  # faces.AlignedFace, one per face
-    inferred: list = field(default_factory=list)  # per aligned face: (face, mask) from an early model run, or None
+    inferred: list = field(default_factory=list)  # per aligned face: (face, mask, (colour, matched face)) from an
+    # early model run, or None
     boxes: list = field(default_factory=list)
     mask_coverage: list = field(default_factory=list)  # per face: share of its landmark hull the model's mask covers
     failed: bool = False

@@ -12,7 +12,9 @@ that has moved at most `OVERLAP_MOVE` of its size since keeps that model output:
 frame's own pixels, taken a few pixels off the template's framing (within what training's random shift
 teaches the model), and it goes back through the same transform, so it lands on the face where it is now;
 the mask and mouth use the new landmarks. A face that moved further, or a new one, is aligned again and run
-again in `swap`. Latency then holds the longer of landmarks and model instead of their sum.
+again in `swap`. The early run also colour-matches its faces to their crops (inside the previous landmarks'
+hull), so that `swap` only builds the mask and pastes. Latency then holds the longer of landmarks and model
+(with the colour transfer) instead of their sum.
 
 Settings and the model may change while the loop runs (`update`, `use_backend`): each frame reads
 them once, when it enters `locate`, and keeps the model it was aligned for until it leaves `swap`,
@@ -29,7 +31,7 @@ import numpy as np
 from faces import AlignedFace, Landmarker, align_face
 from faces.align import ALIGN_POINTS, transform_points
 from faces.cli import setting
-from live.composite import CompositeSettings, draw_label, paste_face, prepare_face
+from live.composite import CompositeSettings, color_matched, draw_label, paste_face, prepare_face
 from live.frame import Frame
 from live.inference import InferenceBackend
 from live.profiler import StageTimer
@@ -124,7 +126,7 @@ class FaceSwapper:
             if settings.overlap and previous:
                 with StageTimer(frame.timing, "align"):
                     guesses = [align_face(frame.image, marks, resolution, coverage) for marks in previous]
-                early = self._early_runner().submit(self.infer, np.stack([g.crop for g in guesses]), backend)
+                early = self._early_runner().submit(self._early_run, guesses, backend, settings.composite.color)
             with StageTimer(frame.timing, "landmarks"):
                 if settings.landmark_faces != self._landmark_faces and self.make_landmarker is not None:
                     self.landmarker.close()
@@ -149,15 +151,23 @@ class FaceSwapper:
             frame.faces, frame.aligned, frame.inferred = [], [], []
             frame.failed, frame.error = True, _first_line(exc)
 
+    def _early_run(self, guesses: list[AlignedFace], backend: InferenceBackend, color: str) -> tuple:
+        """The model on crops aligned with the previous frame's landmarks, and its faces colour-matched to those
+        crops (`color`, inside the previous landmarks' hull: the face moved at most OVERLAP_MOVE when the run is
+        kept, and the colour statistics with it): (faces, masks, [(color, matched face)] per face)."""
+        faces, masks = self.infer(np.stack([g.crop for g in guesses]), backend)
+        return faces, masks, [(color, color_matched(g, f, color)) for g, f in zip(guesses, faces)]
+
     def _early_runner(self) -> ThreadPoolExecutor:
         if self._early is None:
             self._early = ThreadPoolExecutor(1, thread_name_prefix="early-infer")
         return self._early
 
     def _keep_early(self, faces: list, previous: list[np.ndarray], guesses: list[AlignedFace],
-                    results: tuple[np.ndarray, np.ndarray]) -> dict[int, tuple[AlignedFace, tuple]]:
-        """face index -> (its aligned face, (model face, model mask)) for each face that moved at most OVERLAP_MOVE
-        of its size from one of the previous frame's faces (each early crop used once, nearest first)."""
+                    results: tuple) -> dict[int, tuple[AlignedFace, tuple]]:
+        """face index -> (its aligned face, (model face, model mask, (color, matched face))) for each face that
+        moved at most OVERLAP_MOVE of its size from one of the previous frame's faces (each early crop used once,
+        nearest first)."""
         kept, free = {}, set(range(len(previous)))
         for i, face in enumerate(faces):
             points, size = face.landmarks[ALIGN_POINTS], face_size(face.landmarks)
@@ -168,7 +178,7 @@ class FaceSwapper:
             free.discard(k)
             guess = guesses[k]
             moved = replace(guess, landmarks=transform_points(face.landmarks, guess.matrix).astype(np.float32))
-            kept[i] = (moved, (results[0][k], results[1][k]))
+            kept[i] = (moved, (results[0][k], results[1][k], results[2][k]))
         self.overlap_counts["early"] += len(kept)
         self.overlap_counts["again"] += len(faces) - len(kept)
         return kept
@@ -181,14 +191,19 @@ class FaceSwapper:
         results = [backend.run(crops[i:i + 1]) for i in range(len(crops))]
         return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
 
-    def _outputs(self, frame: Frame) -> tuple[list, list]:
-        """The model's face and mask for every aligned face: the early runs `locate` kept, the others run now."""
-        done = {i: result for i, result in enumerate(frame.inferred) if result is not None}
+    def _outputs(self, frame: Frame, color: str) -> list[tuple]:
+        """(model face, model mask, colour-matched face or None) for every aligned face: the early runs `locate`
+        kept (their matched face when made with the transfer `color`), the others run now."""
+        done = {}
+        for i, result in enumerate(frame.inferred):
+            if result is not None:
+                face, mask, (early_color, matched) = result
+                done[i] = (face, mask, matched if early_color == color else None)
         todo = [i for i in range(len(frame.aligned)) if i not in done]
         if todo:
             faces, masks = self.infer(np.stack([frame.aligned[i].crop for i in todo]), frame.backend)
-            done.update((i, (faces[j], masks[j])) for j, i in enumerate(todo))
-        return [done[i][0] for i in range(len(frame.aligned))], [done[i][1] for i in range(len(frame.aligned))]
+            done.update((i, (faces[j], masks[j], None)) for j, i in enumerate(todo))
+        return [done[i] for i in range(len(frame.aligned))]
 
     def swap(self, frame: Frame) -> None:
         """Stage 2: swap every located face into the frame (fills frame.output and frame.boxes).
@@ -204,13 +219,14 @@ class FaceSwapper:
         if frame.aligned and not frame.failed and settings.swap:
             try:
                 with StageTimer(frame.timing, "infer"):
-                    faces, masks = self._outputs(frame)
+                    outputs = self._outputs(frame, settings.composite.color)
                 with StageTimer(frame.timing, "composite"):
                     shape = frame.image.shape
-                    prepared = [prepare_face(a, f, m, settings.composite, shape)
-                                for a, f, m in zip(frame.aligned, faces, masks)]
+                    prepared = [prepare_face(a, f, m, settings.composite, shape, matched)
+                                for a, (f, m, matched) in zip(frame.aligned, outputs)]
                     frame.mask_coverage = [p.coverage for p in prepared]
-                    boxes = [paste_face(frame.image, p, settings.composite) for p in prepared]
+                    paste = getattr(frame.backend, "paste", None)  # a GPU backend pastes on the GPU
+                    boxes = [paste_face(frame.image, p, settings.composite, paste) for p in prepared]
                     frame.boxes = [box for box in boxes if box is not None]
                     frame.output = frame.image
             except Exception as exc:  # the frame goes out as captured
