@@ -234,3 +234,33 @@ def test_discriminator_learns_to_tell_detail_from_blur():
     assert g_blur.item() > 2 * generator_loss(d, sharp).item()
     assert blurred.grad.abs().sum() > 0
     assert all(p.grad is None and p.requires_grad for p in d.parameters())
+
+
+@pytest.mark.parametrize("region", ["face", "no-features"])
+def test_the_discriminator_sees_the_hull_or_the_hull_without_eyes_and_mouth(region):
+    """--gan-region: the faces the discriminator judges (B's own and decoder B's) are masked by B's landmark hull,
+    and with no-features also blacked out over the eyes and mouth, so the adversary cannot reshape them."""
+    from training.gan import make_discriminator
+    from training.trainer import Adversary, PairTrainer, make_optimizer, train_step
+
+    torch.manual_seed(0)
+    model = SwapModel(scale_config(PRESETS["fast"], 0.125, R))
+    optimizer = make_optimizer(model)
+    d, d_opt = make_discriminator(R, 2e-4, torch.device("cpu"))
+    seen = []
+    d.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    hull = torch.zeros(2, 1, R, R)
+    hull[..., 8:56, 8:56] = 1.0
+    features = torch.zeros(2, 1, R, R)
+    features[..., 40:50, 20:44] = 1.0  # a mouth
+    batch = {"a_input": torch.rand(2, 3, R, R), "a_target": torch.rand(2, 3, R, R),
+             "a_aux": torch.cat([hull, features], 1), "b_input": torch.rand(2, 3, R, R),
+             "b_target": 0.2 + 0.6 * torch.rand(2, 3, R, R), "b_aux": torch.cat([hull, features], 1)}
+    _, loss_b = train_step(PairTrainer(model), optimizer, batch, torch.device("cpu"), LossConfig(),
+                           adversary=Adversary(d, d, d_opt, 0.1, region))
+    assert "gan" in loss_b and "discriminator" in loss_b and len(seen) >= 2
+    mouth, cheek = (..., slice(40, 50), slice(20, 44)), (..., slice(10, 30), slice(10, 30))
+    for judged in seen:
+        assert judged[..., :8, :].abs().max() == 0  # outside the hull: never seen
+        assert judged[cheek].abs().min() > 0
+        assert (judged[mouth].abs().max() == 0) == (region == "no-features")

@@ -22,6 +22,7 @@ from training.losses import LossConfig
 from training.model import INIT_FRESH, PRESETS, ModelConfig, SwapModel, scale_config
 
 LR_SCHEDULES = ("constant", "cosine")
+GAN_REGIONS = ("face", "no-features")
 
 
 class TrainError(ValueError):
@@ -76,6 +77,9 @@ class TrainConfig:
                          type=non_negative_float)
     gan_share: float = setting(0.2, "the last share of the run that --gan is on for (steps, or minutes of this "
                                "invocation) (default 0.4 for a fast pair, 0.2 otherwise)", type=share)
+    gan_region: str = setting("face", "what the discriminator sees of B's faces: face (the landmark hull), or "
+                              "no-features (the hull without the eyes and mouth, whose shape the swap takes from A)",
+                              choices=GAN_REGIONS)
     sampling: str = setting("uniform", "how faces are drawn: uniform, or evenly over head yaw (default yaw for a pair, "
                             "uniform when a side is a pool)", choices=SAMPLINGS)
     seed: int = setting(0, "random seed", type=non_negative_int)
@@ -123,12 +127,12 @@ PAIR_GAN = {"fast": (0.02, 0.4)}
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
-             "gan", "gan_share", "weight_decay", "batch_size", "workers", "threads", "device", "save_every",
+             "gan", "gan_share", "gan_region", "weight_decay", "batch_size", "workers", "threads", "device", "save_every",
              "preview_every", "log_every")
 
 # The settings every training command line offers, generated from the fields above.
 OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "gan", "gan_share",
-           "sampling", "warmup_steps", "seed", "workers", "threads", "device", "save_every", "preview_every", "log_every")
+           "gan_region", "sampling", "warmup_steps", "seed", "workers", "threads", "device", "save_every", "preview_every", "log_every")
 
 
 def add_options(parser: argparse.ArgumentParser, names: tuple[str, ...] = OPTIONS) -> None:

@@ -62,12 +62,14 @@ def make_optimizer(model: SwapModel, lr: float = 1e-4, weight_decay: float = 0.0
 @dataclass
 class Adversary:
     """The discriminator of the adversarial phase (training/gan.py): `module` itself, `trained` the same module or
-    its DistributedDataParallel wrapper under torchrun, its optimiser, and the generator loss weight."""
+    its DistributedDataParallel wrapper under torchrun, its optimiser, the generator loss weight and what of B's
+    faces it sees (`region`: "face", the landmark hull, or "no-features", the hull without eyes and mouth)."""
 
     module: nn.Module
     trained: nn.Module
     optimizer: torch.optim.Optimizer
     weight: float
+    region: str = "face"
 
     def state(self) -> dict:
         """What a checkpoint keeps of it."""
@@ -87,7 +89,7 @@ def make_adversary(cfg: TrainConfig, device: torch.device, cluster: Cluster) -> 
     module, optimizer = make_discriminator(cfg.resolution, cfg.lr, device)
     trained = nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None) \
         if cluster.distributed else module
-    return Adversary(module, trained, optimizer, cfg.gan)
+    return Adversary(module, trained, optimizer, cfg.gan, cfg.gan_region)
 
 
 def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device, loss_cfg: LossConfig,
@@ -98,7 +100,8 @@ def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device,
     With `lr_dropout` below 1, each weight keeps its update with that probability (learning-rate
     dropout, as DeepFaceLab's optimisers do); the optimiser's moments still see every gradient.
     With an `adversary`, decoder B's faces also pay its generator loss, and the discriminator then takes
-    one step of its own on the same faces (both masked by B's landmark hull; in float32, outside autocast).
+    one step of its own on the same faces (both masked by B's landmark hull, without the eyes and mouth with
+    region "no-features"; in float32, outside autocast).
     """
     x = {k: v.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last) for k, v in batch.items()}
     with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
@@ -108,6 +111,8 @@ def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device,
     loss = loss_a["total"] + loss_b["total"]
     if adversary is not None:
         hull = x["b_aux"][:, :1]
+        if adversary.region == "no-features":  # eyes and mouth keep A's shape: the reconstruction loss alone
+            hull = hull * (1.0 - x["b_aux"][:, 1:2])
         fake, real = face_b.float() * hull, x["b_target"] * hull
         loss_b["gan"] = generator_loss(adversary.module, fake)
         loss = loss + adversary.weight * loss_b["gan"]
