@@ -186,6 +186,18 @@ def uncrop(image: np.ndarray, inverse: np.ndarray, box: tuple[int, int, int, int
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+def paste_inputs(crop: np.ndarray, mask: np.ndarray, inverse: np.ndarray,
+                 box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a paste warps into `box`: (the crop in whole levels premultiplied by its mask, uint8; the mask in
+    levels, uint8; the crop-to-box transform), shared by `paste_back` and the GPU paste."""
+    levels = crop if crop.dtype == np.uint8 else np.clip(crop + 0.5, 0, 255).astype(np.uint8)
+    alpha = cv2.convertScaleAbs(np.asarray(mask, np.float32), alpha=255.0)  # rounds and saturates to 0-255
+    premultiplied = cv2.multiply(levels, cv2.merge([alpha, alpha, alpha]), scale=1 / 255)
+    shifted = np.asarray(inverse, np.float64).copy()
+    shifted[:, 2] -= box[:2]
+    return premultiplied, alpha, shifted
+
+
 def paste_back(frame: np.ndarray, crop: np.ndarray, mask: np.ndarray, inverse: np.ndarray,
                out: np.ndarray | None = None, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Blend `crop` into `frame` through `inverse`, weighted by `mask` (float [0, 1], crop space).
@@ -203,13 +215,9 @@ def paste_back(frame: np.ndarray, crop: np.ndarray, mask: np.ndarray, inverse: n
     if box is None:
         return result
     x0, y0, x1, y1 = box
-    levels = crop if crop.dtype == np.uint8 else np.clip(crop + 0.5, 0, 255).astype(np.uint8)
-    alpha = cv2.convertScaleAbs(np.asarray(mask, np.float32), alpha=255.0)  # rounds and saturates to 0-255
-    alpha3 = cv2.merge([alpha, alpha, alpha])
-    shifted = inverse.copy()
-    shifted[:, 2] -= (x0, y0)
+    premultiplied, alpha, shifted = paste_inputs(crop, mask, inverse, box)
     size = (x1 - x0, y1 - y0)
-    premultiplied = cv2.warpAffine(cv2.multiply(levels, alpha3, scale=1 / 255), shifted, size,
+    premultiplied = cv2.warpAffine(premultiplied, shifted, size,
                                    flags=PIXELS, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     keep = cv2.warpAffine(cv2.bitwise_not(alpha), shifted, size, flags=MASKS,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=255)  # one channel: a third of the work

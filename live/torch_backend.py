@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from faces.align import paste_inputs
 from live.inference import BackendError, model_input, model_output
 
 
@@ -112,11 +113,7 @@ def torch_paste_back(frame: np.ndarray, crop: np.ndarray, mask: np.ndarray, inve
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
     size = crop.shape[0]
-    levels = crop if crop.dtype == np.uint8 else np.clip(crop + 0.5, 0, 255).astype(np.uint8)
-    alpha = cv2.convertScaleAbs(np.asarray(mask, np.float32), alpha=255.0)  # rounds and saturates, as paste_back
-    premultiplied = cv2.multiply(levels, cv2.merge([alpha, alpha, alpha]), scale=1 / 255)
-    shifted = np.asarray(inverse, np.float64).copy()
-    shifted[:, 2] -= (x0, y0)
+    premultiplied, alpha, shifted = paste_inputs(crop, mask, inverse, box)
     to_crop = cv2.invertAffineTransform(shifted)  # box pixel -> crop pixel, as warpAffine samples
     with torch.inference_mode(), (torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()):
         source = torch.from_numpy(np.dstack([premultiplied, alpha])).to(device, non_blocking=True)
