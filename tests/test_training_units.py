@@ -264,3 +264,46 @@ def test_the_discriminator_sees_the_hull_or_the_hull_without_eyes_and_mouth(regi
         assert judged[..., :8, :].abs().max() == 0  # outside the hull: never seen
         assert judged[cheek].abs().min() > 0
         assert (judged[mouth].abs().max() == 0) == (region == "no-features")
+
+
+def test_precision_auto_takes_bfloat16_only_where_the_cpu_has_it(monkeypatch):
+    """--precision: fp32 and bf16 as asked; auto is bfloat16 on a CPU with AVX512-BF16 or AMX, float32 elsewhere."""
+    from training.trainer import amp_dtype_for
+
+    cpu = torch.device("cpu")
+    assert amp_dtype_for("fp32", cpu) is None and amp_dtype_for("bf16", cpu) is torch.bfloat16
+    for avx512_bf16, amx, expected in [(True, False, torch.bfloat16), (False, True, torch.bfloat16),
+                                       (False, False, None)]:
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        assert amp_dtype_for("auto", cpu) is expected
+
+
+def test_a_bfloat16_step_learns_what_a_float32_step_learns(faceset_a, faceset_b):
+    """On real faces, from the same weights, with the adversary on: the bf16 step's losses are the float32 step's to
+    1%, its weights stay float32, and its update points the same way (cosine above 0.9 over all weights)."""
+    from training.data import load_bank
+    from training.faceset import Faceset
+    from training.gan import make_discriminator
+    from training.trainer import Adversary, PairTrainer, make_optimizer, train_step
+
+    banks = [load_bank(Faceset.load(f), R) for f in (faceset_a, faceset_b)]
+    batch = PairBatches(*banks, 4, AugmentConfig(), seed=0)[0]
+    results = []
+    for dtype in (None, torch.bfloat16):
+        torch.manual_seed(0)
+        model = SwapModel(scale_config(PRESETS["fast"], 0.25, R))
+        before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+        d, d_opt = make_discriminator(R, 2e-4, torch.device("cpu"))
+        loss_a, loss_b = train_step(PairTrainer(model), make_optimizer(model, 2e-4), batch, torch.device("cpu"),
+                                    LossConfig(), amp_dtype=dtype, adversary=Adversary(d, d, d_opt, 0.05, "face"))
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        after = torch.cat([p.detach().flatten() for p in model.parameters()])
+        results.append(({k: v.item() for k, v in {**loss_a, **{"b_" + k: v for k, v in loss_b.items()}}.items()},
+                        after - before))
+    (losses32, update32), (losses16, update16) = results
+    assert losses32.keys() == losses16.keys() and "b_gan" in losses16
+    for key in losses32:
+        assert losses16[key] == pytest.approx(losses32[key], rel=0.01), key
+    assert update16.abs().sum() > 0 and not torch.equal(update16, update32)  # it did run in bfloat16
+    assert torch.nn.functional.cosine_similarity(update32, update16, dim=0) > 0.9

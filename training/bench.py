@@ -20,6 +20,7 @@ import torch
 from faces.align import template_in_crop
 from faces.cli import OneLineParser, fail, non_negative_int, positive_int
 from training.augment import AugmentConfig
+from training.config import PRECISIONS
 from training.data import FaceBank, PairBatches, batch_loader, face_aux, load_bank
 from training.distributed import usable_cpus
 from training.faceset import Faceset, FacesetError
@@ -46,37 +47,38 @@ def augment_rate(batches: PairBatches, count: int) -> float:
     return count * 2 * batches.batch_size / (time.perf_counter() - start)
 
 
-def step_rate(model: SwapModel, batches: PairBatches, steps: int) -> float:
+def step_rate(model: SwapModel, batches: PairBatches, steps: int, amp_dtype: torch.dtype | None = None) -> float:
     """Faces per second of the training step alone, on batches made beforehand (two untimed warm-up steps)."""
     from training.trainer import PairTrainer, make_optimizer, train_step
 
     made = [batches[i] for i in range(min(steps, 3))]
     trainer, optimizer, device = PairTrainer(model), make_optimizer(model), torch.device("cpu")
     for i in range(2):
-        train_step(trainer, optimizer, made[i % len(made)], device, LossConfig())
+        train_step(trainer, optimizer, made[i % len(made)], device, LossConfig(), amp_dtype=amp_dtype)
     start = time.perf_counter()
     for i in range(steps):
-        train_step(trainer, optimizer, made[i % len(made)], device, LossConfig())
+        train_step(trainer, optimizer, made[i % len(made)], device, LossConfig(), amp_dtype=amp_dtype)
     return steps * 2 * batches.batch_size / (time.perf_counter() - start)
 
 
-def training_rate(model: SwapModel, batches: PairBatches, steps: int, workers: int) -> float:
+def training_rate(model: SwapModel, batches: PairBatches, steps: int, workers: int,
+                  amp_dtype: torch.dtype | None = None) -> float:
     """Faces per second of training fed by the DataLoader (timed after the worker is up and two steps ran)."""
     from training.trainer import PairTrainer, make_optimizer, train_step
 
     trainer, optimizer, device = PairTrainer(model), make_optimizer(model), torch.device("cpu")
     loader = iter(batch_loader(batches, 0, steps + 2, workers))
     for _ in range(2):
-        train_step(trainer, optimizer, next(loader), device, LossConfig())
+        train_step(trainer, optimizer, next(loader), device, LossConfig(), amp_dtype=amp_dtype)
     start = time.perf_counter()
     for batch in loader:
-        train_step(trainer, optimizer, batch, device, LossConfig())
+        train_step(trainer, optimizer, batch, device, LossConfig(), amp_dtype=amp_dtype)
     return steps * 2 * batches.batch_size / (time.perf_counter() - start)
 
 
 def bench_preset(name: str, banks: tuple[Faceset | None, Faceset | None], steps: int | None, batch: int | None,
-                 workers: int) -> dict:
-    """All figures of one preset."""
+                 workers: int, amp_dtype: torch.dtype | None = None) -> dict:
+    """All figures of one preset (the steps in `amp_dtype` under autocast; None: float32)."""
     cfg = PRESETS[name]
     torch.manual_seed(0)
     model = SwapModel(cfg)
@@ -88,8 +90,9 @@ def bench_preset(name: str, banks: tuple[Faceset | None, Faceset | None], steps:
               "params_total_m": count_parameters(model) / 1e6, "params_a2b_m": count_parameters(model.path("a2b")) / 1e6,
               "gmac_a2b": count_macs(model.path("a2b"), cfg.resolution) / 1e9,
               "augment_faces_per_s": augment_rate(batches, max(2, steps))}
-    result["step_faces_per_s"] = step_rate(model, batches, steps)
-    result["train_faces_per_s"] = training_rate(model, batches, steps, workers)
+    result["precision"] = str(amp_dtype or torch.float32).removeprefix("torch.")
+    result["step_faces_per_s"] = step_rate(model, batches, steps, amp_dtype)
+    result["train_faces_per_s"] = training_rate(model, batches, steps, workers, amp_dtype)
     return result
 
 
@@ -111,6 +114,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--threads", type=positive_int, default=usable_cpus(), metavar="N",
                    help="torch threads (default: all CPUs)")
     p.add_argument("--workers", type=non_negative_int, default=1, metavar="N", help="DataLoader processes (default 1)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="the steps' arithmetic, as training's --precision (default auto)")
     p.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
     return p
 
@@ -122,13 +127,17 @@ def main(argv: list[str] | None = None) -> int:
         facesets = tuple(Faceset.load(p) if p else None for p in (args.faceset_a, args.faceset_b))
     except FacesetError as exc:
         return fail("python -m training.bench", exc)
+    from training.trainer import amp_dtype_for
+
     torch.set_num_threads(args.threads)
-    print(f"training speed on {args.threads} CPU threads, faces/s counting both identities "
+    amp_dtype = amp_dtype_for(args.precision, torch.device("cpu"))
+    print(f"training speed on {args.threads} CPU threads in {str(amp_dtype or torch.float32).removeprefix('torch.')}, "
+          f"faces/s counting both identities "
           f"({'real crops' if facesets[0] else 'random pixels'}; timings on a busy machine are noisy)")
     print("preset   res   params M  A->B GMAC  augment   step     train")
     results = []
     for name in args.presets:
-        results.append(bench_preset(name, facesets, args.steps, args.batch_size, args.workers))
+        results.append(bench_preset(name, facesets, args.steps, args.batch_size, args.workers, amp_dtype))
         print(format_row(results[-1]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

@@ -23,6 +23,7 @@ from training.model import INIT_FRESH, PRESETS, ModelConfig, SwapModel, scale_co
 
 LR_SCHEDULES = ("constant", "cosine")
 GAN_REGIONS = ("face", "no-features")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 class TrainError(ValueError):
@@ -87,6 +88,9 @@ class TrainConfig:
                                   "the trainer)", type=non_negative_int)
     threads: int = setting(0, "torch CPU threads (default: CPUs / processes)", type=non_negative_int)
     device: str = setting("auto", "where to train: auto (CUDA if present), cpu or cuda", choices=["auto", "cpu", "cuda"])
+    precision: str = setting("auto", "the forward pass's arithmetic (weights and optimiser stay float32): auto "
+                             "(bfloat16 where the CPU or GPU computes it natively, float16 on older GPUs, else "
+                             "float32), fp32 or bf16", choices=PRECISIONS)
     save_every: int = setting(250, "steps between checkpoints", type=positive_int)
     preview_every: int = setting(100, "steps between preview images", type=positive_int)
     log_every: int = setting(10, "steps between log entries", type=positive_int)
@@ -127,12 +131,13 @@ PAIR_GAN = {"fast": (0.02, 0.4)}
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
-             "gan", "gan_share", "gan_region", "weight_decay", "batch_size", "workers", "threads", "device", "save_every",
-             "preview_every", "log_every")
+             "gan", "gan_share", "gan_region", "weight_decay", "batch_size", "workers", "threads", "device", "precision",
+             "save_every", "preview_every", "log_every")
 
 # The settings every training command line offers, generated from the fields above.
 OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "gan", "gan_share",
-           "gan_region", "sampling", "warmup_steps", "seed", "workers", "threads", "device", "save_every", "preview_every", "log_every")
+           "gan_region", "sampling", "warmup_steps", "seed", "workers", "threads", "device", "precision", "save_every",
+           "preview_every", "log_every")
 
 
 def add_options(parser: argparse.ArgumentParser, names: tuple[str, ...] = OPTIONS) -> None:
