@@ -39,6 +39,11 @@ def synthetic_bank(resolution: int, count: int = 64, seed: int = 0) -> FaceBank:
     return FaceBank(images, np.broadcast_to(aux, (count, *aux.shape)).copy())
 
 
+def precision_name(amp_dtype: torch.dtype | None) -> str:
+    """"bfloat16", "float16" or "float32" (no autocast) for the figures and the header."""
+    return str(amp_dtype or torch.float32).removeprefix("torch.")
+
+
 def augment_rate(batches: PairBatches, count: int) -> float:
     """Faces per second that one process augments."""
     start = time.perf_counter()
@@ -90,7 +95,7 @@ def bench_preset(name: str, banks: tuple[Faceset | None, Faceset | None], steps:
               "params_total_m": count_parameters(model) / 1e6, "params_a2b_m": count_parameters(model.path("a2b")) / 1e6,
               "gmac_a2b": count_macs(model.path("a2b"), cfg.resolution) / 1e9,
               "augment_faces_per_s": augment_rate(batches, max(2, steps))}
-    result["precision"] = str(amp_dtype or torch.float32).removeprefix("torch.")
+    result["precision"] = precision_name(amp_dtype)
     result["step_faces_per_s"] = step_rate(model, batches, steps, amp_dtype)
     result["train_faces_per_s"] = training_rate(model, batches, steps, workers, amp_dtype)
     return result
@@ -131,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     amp_dtype = amp_dtype_for(args.precision, torch.device("cpu"))
-    print(f"training speed on {args.threads} CPU threads in {str(amp_dtype or torch.float32).removeprefix('torch.')}, "
+    print(f"training speed on {args.threads} CPU threads in {precision_name(amp_dtype)}, "
           f"faces/s counting both identities "
           f"({'real crops' if facesets[0] else 'random pixels'}; timings on a busy machine are noisy)")
     print("preset   res   params M  A->B GMAC  augment   step     train")
