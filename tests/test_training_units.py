@@ -266,6 +266,49 @@ def test_the_discriminator_sees_the_hull_or_the_hull_without_eyes_and_mouth(regi
         assert (judged[mouth].abs().max() == 0) == (region == "no-features")
 
 
+def test_the_true_face_loss_moves_only_the_encoder_and_its_discriminator_learns():
+    """--true-face: the code discriminator takes A's codes as real and B's as fake; its generator loss reaches the
+    encoder through B's codes only, so the decoders' updates are those of a step without it, the encoder's are not;
+    and a few steps teach the discriminator to tell two sets of codes apart."""
+    from training.gan import discriminator_loss, make_code_discriminator
+    from training.trainer import Adversary, PairTrainer, make_optimizer, train_step
+
+    torch.manual_seed(0)
+    batch = {"a_input": 0.3 * torch.rand(2, 3, R, R), "a_target": torch.rand(2, 3, R, R),
+             "a_aux": torch.ones(2, 2, R, R), "b_input": 0.7 + 0.3 * torch.rand(2, 3, R, R),
+             "b_target": torch.rand(2, 3, R, R), "b_aux": torch.ones(2, 2, R, R)}  # A dark, B bright
+    updates = []
+    for weight in (0.0, 0.5):
+        torch.manual_seed(0)
+        model = SwapModel(scale_config(PRESETS["fast"], 0.125, R))
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        d, d_opt = make_code_discriminator(model.config.inter_channels, 1e-3, torch.device("cpu"))
+        seen = []
+        d.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+        codes = model.encoder(torch.cat([batch["a_input"], batch["b_input"]])).detach()
+        adversary = Adversary(d, d, d_opt, weight, key="code_discriminator") if weight else None
+        _, loss_b = train_step(PairTrainer(model, codes=bool(weight)), make_optimizer(model), batch,
+                               torch.device("cpu"), LossConfig(), code_adversary=adversary)
+        updates.append({k: v - before[k] for k, v in model.state_dict().items()})
+        if weight:
+            assert "true_face" in loss_b and "code_discriminator" in loss_b
+            assert torch.allclose(seen[0], codes[2:], atol=1e-5)  # the generator loss judges B's codes
+            assert torch.allclose(seen[1], codes, atol=1e-5)      # the discriminator: A's (real), then B's
+    plain, true_face = updates
+    for key in plain:
+        same = torch.allclose(plain[key], true_face[key], atol=1e-7)
+        assert same == (not key.startswith("encoder.")), key
+    code_a, code_b = torch.rand(8, *codes.shape[1:]), 0.2 + torch.rand(8, *codes.shape[1:])  # a random encoder's
+    losses = []                                                              # codes are all alike: two made apart
+    for _ in range(30):
+        loss = discriminator_loss(d, code_a, code_b)
+        d_opt.zero_grad()
+        loss.backward()
+        d_opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.3, losses  # it learns to tell them apart
+
+
 def test_precision_auto_takes_bfloat16_only_where_the_cpu_has_it(monkeypatch):
     """--precision: fp32 and bf16 as asked; auto is bfloat16 on a CPU with AVX512-BF16 or AMX, float32 elsewhere."""
     from training.trainer import amp_dtype_for

@@ -82,6 +82,10 @@ class TrainConfig:
     gan_region: str = setting("face", "what the discriminator sees of B's faces: face (the landmark hull), or "
                               "no-features (the hull without the eyes and mouth, whose shape the swap takes from A)",
                               choices=GAN_REGIONS)
+    true_face: float = setting(0.0, "weight of DeepFaceLab's true-face loss for the whole run: a discriminator "
+                               "on the shared code tells A's codes from B's, and the encoder pays for B's codes it "
+                               "can tell apart, so decoder B learns on codes like those of A's faces; 0: off",
+                               type=non_negative_float)
     sampling: str = setting("uniform", "how faces are drawn: uniform, or evenly over head yaw (default yaw for a pair, "
                             "uniform when a side is a pool)", choices=SAMPLINGS)
     seed: int = setting(0, "random seed", type=non_negative_int)
@@ -132,12 +136,12 @@ PAIR_GAN = {"fast": (0.02, 0.4)}
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
-             "gan", "gan_share", "gan_region", "weight_decay", "batch_size", "workers", "threads", "device", "precision",
+             "gan", "gan_share", "gan_region", "true_face", "weight_decay", "batch_size", "workers", "threads", "device", "precision",
              "save_every", "preview_every", "log_every")
 
 # The settings every training command line offers, generated from the fields above.
 OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "gan", "gan_share",
-           "gan_region", "sampling", "warmup_steps", "seed", "workers", "threads", "device", "precision", "save_every",
+           "gan_region", "true_face", "sampling", "warmup_steps", "seed", "workers", "threads", "device", "precision", "save_every",
            "preview_every", "log_every")
 
 

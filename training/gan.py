@@ -1,4 +1,5 @@
-"""The adversarial last phase: a small patch discriminator that tells B's real faces from decoder B's.
+"""Adversarial losses: a small patch discriminator that tells B's real faces from decoder B's (the last phase),
+and a code discriminator that tells A's shared codes from B's (DeepFaceLab's "true face").
 
 L1 and DSSIM reward the mean of what the model cannot yet place exactly, and the mean is a blur: pores,
 stubble and the edges of the eyes come out smooth. A discriminator that judges local patches charges
@@ -7,6 +8,13 @@ on only for the last share of a run, once the face is in place, and it judges de
 is the one the A->B model draws. Both images are masked by B's landmark hull, so only the face counts.
 
 `--gan W` sets the generator's weight (0: off), `--gan-share` the share of the run it is on for.
+
+Decoder B learns only from the codes B's faces make, and the swap feeds it the codes A's faces make. Where the
+encoder writes who is in front of it into the code (as one pretrained on many people does), A's codes lie where
+decoder B never learned, and it draws a blend that keeps some of A. DeepFaceLab's `true_face_power` closes that
+gap: a code discriminator learns to tell A's codes from B's, and the encoder pays for every B code it can tell
+apart, so B's codes come to look like A's and decoder B learns on the codes the swap will feed it.
+`--true-face W` sets that weight (0: off); it is on for the whole run.
 """
 from __future__ import annotations
 
@@ -64,4 +72,26 @@ def make_discriminator(resolution: int, lr: float, device: torch.device) -> tupl
                                                                                  torch.optim.Optimizer]:
     """A fresh discriminator for `resolution` px faces and its AdamW (the trainer's betas, no weight decay)."""
     discriminator = PatchDiscriminator(resolution).to(device).to(memory_format=torch.channels_last)
+    return discriminator, torch.optim.AdamW(discriminator.parameters(), lr=lr, betas=(0.5, 0.999), weight_decay=0.0)
+
+
+class CodeDiscriminator(nn.Module):
+    """Two stride-2 3x3 convs over the (C, R/8, R/8) shared code, a mean over the map, one logit: about 12 MMAC a
+    face for the fast preset's code (128 channels at 16 x 16)."""
+
+    def __init__(self, channels: int, width: int = 128):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(channels, width, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+                                 nn.Conv2d(width, width, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+                                 nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 1))
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) codes -> (N, 1) logits (positive: a code of A's faces)."""
+        return self.net(code)
+
+
+def make_code_discriminator(channels: int, lr: float, device: torch.device) -> tuple[CodeDiscriminator,
+                                                                                      torch.optim.Optimizer]:
+    """A fresh code discriminator for `channels`-channel codes and its AdamW (as make_discriminator's)."""
+    discriminator = CodeDiscriminator(channels).to(device).to(memory_format=torch.channels_last)
     return discriminator, torch.optim.AdamW(discriminator.parameters(), lr=lr, betas=(0.5, 0.999), weight_decay=0.0)

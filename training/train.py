@@ -100,6 +100,8 @@ def run_main(prog: str, description: str, argv: list[str] | None, pretrain: bool
                 init = load_init(args.init)
                 check_init(cfg, init, args.init)
                 cfg.init = str(checkpoint_path(path_of(args.init)))
+        if cfg.pretrain and cfg.true_face:
+            raise TrainError("--true-face tells A's codes from B's: pretraining has one pool on both sides")
     except USER_ERRORS as exc:
         return fail(prog, exc)
 

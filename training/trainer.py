@@ -27,7 +27,7 @@ from training.config import TrainConfig, TrainError
 from training.data import FaceBank, PairBatches, batch_loader, find_facesets, holdout_split, load_facesets, \
     sampling_weights
 from training.distributed import Cluster, anyone, barrier, join_cluster, leave_cluster, usable_cpus
-from training.gan import discriminator_loss, generator_loss, make_discriminator
+from training.gan import discriminator_loss, generator_loss, make_code_discriminator, make_discriminator
 from training.losses import LossConfig, face_loss
 from training.model import ModelConfig, SwapModel
 from training.monitor import PREVIEW_FACES, TrainLog, evaluate, preview_grid, write_png
@@ -37,19 +37,21 @@ from training.monitor import PREVIEW_FACES, TrainLog, evaluate, preview_grid, wr
 
 class PairTrainer(nn.Module):
     """One forward for a training step: A and B batches through the shared encoder together, then each decoder
-    (with `shared_decoder`, both through decoder A: pretraining)."""
+    (with `shared_decoder`, both through decoder A: pretraining). With `codes`, the shared codes of A and B come
+    out too, as a third item (for the true-face loss)."""
 
-    def __init__(self, model: SwapModel, shared_decoder: bool = False):
+    def __init__(self, model: SwapModel, shared_decoder: bool = False, codes: bool = False):
         super().__init__()
-        self.model, self.shared_decoder = model, shared_decoder
+        self.model, self.shared_decoder, self.codes = model, shared_decoder, codes
 
     def forward(self, xa: torch.Tensor, xb: torch.Tensor):
-        """((face A', mask A), (face B', mask B)) for batches of A and B faces."""
+        """((face A', mask A), (face B', mask B)[, (code A, code B)]) for batches of A and B faces."""
         if self.shared_decoder:
             face, mask = self.model.decoder_a(self.model.encoder(torch.cat([xa, xb])))
             return tuple(zip(face.split([len(xa), len(xb)]), mask.split([len(xa), len(xb)])))
         za, zb = self.model.encoder(torch.cat([xa, xb])).split([len(xa), len(xb)])
-        return self.model.decoder_a(za), self.model.decoder_b(zb)
+        out = self.model.decoder_a(za), self.model.decoder_b(zb)
+        return (*out, (za, zb)) if self.codes else out
 
 
 def make_optimizer(model: SwapModel, lr: float = 1e-4, weight_decay: float = 0.01) -> torch.optim.Optimizer:
@@ -61,25 +63,34 @@ def make_optimizer(model: SwapModel, lr: float = 1e-4, weight_decay: float = 0.0
 
 @dataclass
 class Adversary:
-    """The discriminator of the adversarial phase (training/gan.py): `module` itself, `trained` the same module or
-    its DistributedDataParallel wrapper under torchrun, its optimiser, the generator loss weight and what of B's
-    faces it sees (`region`: "face", the landmark hull, or "no-features", the hull without eyes and mouth)."""
+    """A discriminator of training/gan.py: `module` itself, `trained` the same module or its
+    DistributedDataParallel wrapper under torchrun, its optimiser, the generator loss weight, what of B's faces
+    it sees (`region`: "face", the landmark hull, or "no-features", the hull without eyes and mouth; the patch
+    discriminator's only) and the name a checkpoint keeps it under (`key`: "discriminator" for the patch
+    discriminator of --gan, "code_discriminator" for that of --true-face)."""
 
     module: nn.Module
     trained: nn.Module
     optimizer: torch.optim.Optimizer
     weight: float
     region: str = "face"
+    key: str = "discriminator"
 
     def state(self) -> dict:
         """What a checkpoint keeps of it."""
-        return {"discriminator": self.module.state_dict(), "discriminator_optimizer": self.optimizer.state_dict()}
+        return {self.key: self.module.state_dict(), f"{self.key}_optimizer": self.optimizer.state_dict()}
 
     def restore(self, ckpt: dict) -> None:
-        """Continue from a checkpoint's discriminator (a run that turns --gan on when resumed has none yet)."""
-        if "discriminator" in ckpt:
-            self.module.load_state_dict(ckpt["discriminator"])
-            self.optimizer.load_state_dict(ckpt["discriminator_optimizer"])
+        """Continue from a checkpoint's discriminator (a run that turns it on when resumed has none yet)."""
+        if self.key in ckpt:
+            self.module.load_state_dict(ckpt[self.key])
+            self.optimizer.load_state_dict(ckpt[f"{self.key}_optimizer"])
+
+
+def wrap(module: nn.Module, device: torch.device, cluster: Cluster) -> nn.Module:
+    """`module` itself, or under torchrun its DistributedDataParallel wrapper."""
+    return nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None) \
+        if cluster.distributed else module
 
 
 def make_adversary(cfg: TrainConfig, device: torch.device, cluster: Cluster) -> Adversary | None:
@@ -87,9 +98,16 @@ def make_adversary(cfg: TrainConfig, device: torch.device, cluster: Cluster) -> 
     if not cfg.gan:
         return None
     module, optimizer = make_discriminator(cfg.resolution, cfg.lr, device)
-    trained = nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None) \
-        if cluster.distributed else module
-    return Adversary(module, trained, optimizer, cfg.gan, cfg.gan_region)
+    return Adversary(module, wrap(module, device, cluster), optimizer, cfg.gan, cfg.gan_region)
+
+
+def make_code_adversary(cfg: TrainConfig, model: SwapModel, device: torch.device, cluster: Cluster
+                        ) -> Adversary | None:
+    """The run's code discriminator, or None when --true-face is off."""
+    if not cfg.true_face:
+        return None
+    module, optimizer = make_code_discriminator(model.config.inter_channels, cfg.lr, device)
+    return Adversary(module, wrap(module, device, cluster), optimizer, cfg.true_face, key="code_discriminator")
 
 
 def amp_dtype_for(precision: str, device: torch.device) -> torch.dtype | None:
@@ -111,15 +129,17 @@ def amp_dtype_for(precision: str, device: torch.device) -> torch.dtype | None:
 
 
 def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device, loss_cfg: LossConfig,
-               lr_dropout: float = 1.0, amp_dtype=None, scaler=None, adversary: Adversary | None = None
-               ) -> tuple[dict, dict]:
+               lr_dropout: float = 1.0, amp_dtype=None, scaler=None, adversary: Adversary | None = None,
+               code_adversary: Adversary | None = None) -> tuple[dict, dict]:
     """One optimisation step on a batch pair; returns the A and B loss terms (tensors).
 
     With `lr_dropout` below 1, each weight keeps its update with that probability (learning-rate
     dropout, as DeepFaceLab's optimisers do); the optimiser's moments still see every gradient.
     With an `adversary`, decoder B's faces also pay its generator loss, and the discriminator then takes
     one step of its own on the same faces (both masked by B's landmark hull, without the eyes and mouth with
-    region "no-features"). The networks run in `amp_dtype` under autocast (None: float32); the losses in float32.
+    region "no-features"). With a `code_adversary` (the trainer then returns the codes too), B's codes pay its
+    generator loss for looking unlike A's, and it then takes one step on both. The networks run in `amp_dtype`
+    under autocast (None: float32); the losses in float32.
     """
     x = {k: v.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last) for k, v in batch.items()}
 
@@ -127,7 +147,8 @@ def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device,
         return torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
 
     with autocast():
-        (face_a, mask_a), (face_b, mask_b) = trainer(x["a_input"], x["b_input"])
+        out = trainer(x["a_input"], x["b_input"])
+    (face_a, mask_a), (face_b, mask_b) = out[:2]
     loss_a = face_loss(face_a.float(), mask_a.float(), x["a_target"], x["a_aux"], loss_cfg)
     loss_b = face_loss(face_b.float(), mask_b.float(), x["b_target"], x["b_aux"], loss_cfg)
     loss = loss_a["total"] + loss_b["total"]
@@ -139,6 +160,11 @@ def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device,
         with autocast():
             loss_b["gan"] = generator_loss(adversary.module, fake)
         loss = loss + adversary.weight * loss_b["gan"]
+    if code_adversary is not None:
+        code_a, code_b = out[2]
+        with autocast():
+            loss_b["true_face"] = generator_loss(code_adversary.module, code_b)
+        loss = loss + code_adversary.weight * loss_b["true_face"]
     optimizer.zero_grad(set_to_none=True)
     params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
     before = [p.detach().clone() for p in params] if lr_dropout < 1.0 else None
@@ -161,6 +187,13 @@ def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device,
         d_loss.backward()
         adversary.optimizer.step()
         loss_b["discriminator"] = d_loss.detach()
+    if code_adversary is not None:
+        with autocast():
+            c_loss = discriminator_loss(code_adversary.trained, code_a.detach(), code_b)
+        code_adversary.optimizer.zero_grad(set_to_none=True)
+        c_loss.backward()
+        code_adversary.optimizer.step()
+        loss_b["code_discriminator"] = c_loss.detach()
     return loss_a, loss_b
 
 
@@ -291,15 +324,15 @@ def data_workers(cfg: TrainConfig, cluster: Cluster, cuda: bool) -> int:
 
 
 def checkpoint_state(cfg: TrainConfig, model: SwapModel, optimizer, step: int, world_size: int = 1,
-                     scaler=None, adversary: Adversary | None = None) -> dict:
+                     scaler=None, adversaries: tuple[Adversary, ...] = ()) -> dict:
     """The dict `save_checkpoint` writes (see training/checkpoint.py), plus the number of training processes (and
-    the discriminator, in a run with --gan)."""
+    the discriminators, in a run with --gan or --true-face)."""
     state = {"format": FORMAT, "preset": cfg.preset, "model_config": cfg.model_config, "model": model.state_dict(),
              "optimizer": optimizer.state_dict(), "step": step, "rng": rng_state(), "config": cfg.to_dict(),
              "world_size": world_size}
     if scaler is not None:
         state["grad_scaler"] = scaler.state_dict()
-    if adversary is not None:
+    for adversary in adversaries:
         state.update(adversary.state())
     return state
 
@@ -308,9 +341,9 @@ class Reporter:
     """Rank 0's outputs: progress bar, TensorBoard, preview PNG, held-out scores and checkpoints."""
 
     def __init__(self, cfg: TrainConfig, run_dir: Path, model: SwapModel, optimizer, scaler, data: RunData,
-                 device: torch.device, start: int, world_size: int, adversary: Adversary | None = None):
+                 device: torch.device, start: int, world_size: int, adversaries: tuple[Adversary, ...] = ()):
         self.cfg, self.run_dir, self.model, self.optimizer, self.scaler = cfg, run_dir, model, optimizer, scaler
-        self.adversary = adversary
+        self.adversaries = adversaries
         self.data, self.device, self.world_size = data, device, world_size
         self.faces_per_step = 2 * cfg.batch_size * world_size
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -365,7 +398,7 @@ class Reporter:
         result = self.evaluate(step)
         self.preview(step)
         state = checkpoint_state(self.cfg, self.model, self.optimizer, step, self.world_size, self.scaler,
-                                 self.adversary)
+                                 self.adversaries)
         self.checkpoint, self.saved_step = save_checkpoint(self.run_dir, state), step
         self.bar.write(f"step {step}: checkpoint saved; held-out A->A {result['a2a_psnr']:.2f} dB "
                        f"SSIM {result['a2a_ssim']:.3f}, B->B {result['b2b_psnr']:.2f} dB SSIM {result['b2b_ssim']:.3f}")
@@ -401,6 +434,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
     amp_dtype = amp_dtype_for(cfg.precision, device)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     adversary = make_adversary(cfg, device, cluster)
+    code_adversary = make_code_adversary(cfg, model, device, cluster)
+    adversaries = tuple(a for a in (adversary, code_adversary) if a is not None)
     start = 0
     if resume is not None:
         model.load_state_dict(resume["model"])
@@ -408,16 +443,16 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
         if scaler is not None and "grad_scaler" in resume:
             scaler.load_state_dict(resume["grad_scaler"])
         restore_rng(resume["rng"])
-        if adversary is not None:
-            adversary.restore(resume)
+        for each in adversaries:
+            each.restore(resume)
         start = int(resume["step"])
     if cfg.steps is not None and cfg.steps <= start:
         return TrainResult(start, [], [], False, None)
-    trainer = PairTrainer(model, shared_decoder=cfg.pretrain)
+    trainer = PairTrainer(model, shared_decoder=cfg.pretrain, codes=code_adversary is not None)
     if cluster.distributed:
         trainer = nn.parallel.DistributedDataParallel(trainer, device_ids=[device.index] if cuda else None)
 
-    report = Reporter(cfg, run_dir, model, optimizer, scaler, data, device, start, cluster.world_size, adversary) \
+    report = Reporter(cfg, run_dir, model, optimizer, scaler, data, device, start, cluster.world_size, adversaries) \
         if cluster.is_main else None
     if report and start == 0:
         report.evaluate(0)
@@ -439,7 +474,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
                     if adversary is not None and not adversarial:  # on for the rest of the run, on every process
                         adversarial = anyone(adversarial_at(cfg, clock.fraction(step)), cluster, device)
                     loss_a, loss_b = train_step(trainer, optimizer, batch, device, cfg.loss, cfg.lr_dropout,
-                                                amp_dtype, scaler, adversary if adversarial else None)
+                                                amp_dtype, scaler, adversary if adversarial else None,
+                                                code_adversary)
                     step += 1
                     if report and (step % cfg.log_every == 0 or step == cfg.steps):
                         report.losses(step, lr, warp, loss_a, loss_b)
