@@ -55,8 +55,7 @@ class TrainConfig:
     init_fresh: str = setting("decoder_b", "what of the --init run starts again from random weights: decoder_b "
                               "(the swap path's decoder then only ever draws B: a generic decoder keeps drawing "
                               "whoever comes in); inter (the encoder's dense bottleneck and the layers after it, "
-                              "which DeepFaceLab resets when pretraining ends); inter_decoder_b (both); or none",
-                              choices=INIT_FRESH)
+                              "which DeepFaceLab resets when pretraining ends); or none", choices=INIT_FRESH)
     pool: dict = field(default_factory=dict)  # {"facesets": N, "faces": M, "names": [...]} when A is a pool
     batch_size: int = setting(16, "faces per identity per step (per process under torchrun) (default 8 for a fast "
                               "pair, 16 otherwise)", type=positive_int)

@@ -65,10 +65,9 @@ PRESETS: dict[str, ModelConfig] = {
 
 # What of a starting run's weights --init-fresh draws anew: none; the encoder's "inter" part (its dense
 # bottleneck, the expansion and the first upscale), the layers DeepFaceLab's DF resets when pretraining ends;
-# decoder B, so that the swap path's decoder has only ever drawn B; or both, so that only the encoder's
-# convolutions and decoder A keep what the pool taught.
-_INTER = ("encoder.bottleneck.", "encoder.expand.", "encoder.up.")
-INIT_FRESH = {"none": (), "inter": _INTER, "decoder_b": ("decoder_b.",), "inter_decoder_b": (*_INTER, "decoder_b.")}
+# or decoder B, so that the swap path's decoder has only ever drawn B.
+INIT_FRESH = {"none": (), "inter": ("encoder.bottleneck.", "encoder.expand.", "encoder.up."),
+              "decoder_b": ("decoder_b.",)}
 
 
 def scale_config(cfg: ModelConfig, width: float = 1.0, resolution: int | None = None) -> ModelConfig:
