@@ -71,8 +71,7 @@ def discriminator_loss(discriminator: nn.Module, real: torch.Tensor, fake: torch
 def make_discriminator(resolution: int, lr: float, device: torch.device) -> tuple[PatchDiscriminator,
                                                                                  torch.optim.Optimizer]:
     """A fresh discriminator for `resolution` px faces and its AdamW (the trainer's betas, no weight decay)."""
-    discriminator = PatchDiscriminator(resolution).to(device).to(memory_format=torch.channels_last)
-    return discriminator, torch.optim.AdamW(discriminator.parameters(), lr=lr, betas=(0.5, 0.999), weight_decay=0.0)
+    return with_optimizer(PatchDiscriminator(resolution), lr, device)
 
 
 class CodeDiscriminator(nn.Module):
@@ -92,6 +91,11 @@ class CodeDiscriminator(nn.Module):
 
 def make_code_discriminator(channels: int, lr: float, device: torch.device) -> tuple[CodeDiscriminator,
                                                                                       torch.optim.Optimizer]:
-    """A fresh code discriminator for `channels`-channel codes and its AdamW (as make_discriminator's)."""
-    discriminator = CodeDiscriminator(channels).to(device).to(memory_format=torch.channels_last)
+    """A fresh code discriminator for `channels`-channel codes and its AdamW."""
+    return with_optimizer(CodeDiscriminator(channels), lr, device)
+
+
+def with_optimizer(discriminator: nn.Module, lr: float, device: torch.device) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """`discriminator` on `device` in channels_last, and its AdamW (the trainer's betas, no weight decay)."""
+    discriminator = discriminator.to(device).to(memory_format=torch.channels_last)
     return discriminator, torch.optim.AdamW(discriminator.parameters(), lr=lr, betas=(0.5, 0.999), weight_decay=0.0)
