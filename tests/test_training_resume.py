@@ -39,7 +39,7 @@ def test_resumed_run_repeats_the_uninterrupted_losses(faceset_a, faceset_b, tmp_
 
 
 def test_resumed_adversarial_run_repeats_the_uninterrupted_losses(faceset_a, faceset_b, tmp_path):
-    gan = dict(gan=0.1, gan_share=1.0, true_face=0.05, workers=0)  # both discriminators: of faces, of codes
+    gan = dict(gan=0.1, gan_share=1.0, true_face=0.05, swap_mask=0.5, workers=0)  # both discriminators
     whole = train(small_config(faceset_a, faceset_b, steps=8, **gan), tmp_path / "whole")
     train(small_config(faceset_a, faceset_b, steps=4, **gan), tmp_path / "split")
     ckpt = load_checkpoint(tmp_path / "split")

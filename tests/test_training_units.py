@@ -309,6 +309,42 @@ def test_the_true_face_loss_moves_only_the_encoder_and_its_discriminator_learns(
     assert losses[-1] < losses[0] - 0.3, losses  # it learns to tell them apart
 
 
+def test_the_swap_mask_loss_moves_only_decoder_b_and_fits_the_swaps_mask_to_a():
+    """--swap-mask: decoder B's mask for A's (detached) codes pays an MSE against A's hull, so the encoder's and
+    decoder A's updates are those of a step without it and decoder B's are not; and steps with it alone make decoder
+    B's mask of A's faces fit A's hull, which is unlike B's."""
+    from training.trainer import PairTrainer, make_optimizer, train_step
+
+    hull_a, hull_b = torch.zeros(2, 1, R, R), torch.zeros(2, 1, R, R)
+    hull_a[..., 4:60, 12:52], hull_b[..., 20:44, 20:44] = 1.0, 1.0  # A's face tall, B's small
+    batch = {"a_input": 0.3 * torch.rand(2, 3, R, R), "a_target": torch.rand(2, 3, R, R),
+             "a_aux": torch.cat([hull_a, torch.zeros_like(hull_a)], 1), "b_input": 0.7 + 0.3 * torch.rand(2, 3, R, R),
+             "b_target": torch.rand(2, 3, R, R), "b_aux": torch.cat([hull_b, torch.zeros_like(hull_b)], 1)}
+    updates = []
+    for weight in (0.0, 1.0):
+        torch.manual_seed(0)
+        model = SwapModel(scale_config(PRESETS["fast"], 0.125, R))
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        _, loss_b = train_step(PairTrainer(model, swap_mask=bool(weight)), make_optimizer(model), batch,
+                               torch.device("cpu"), LossConfig(), swap_mask=weight)
+        assert ("swap_mask" in loss_b) == bool(weight)
+        updates.append({k: v - before[k] for k, v in model.state_dict().items()})
+    plain, swap = updates
+    same = {key: torch.allclose(plain[key], swap[key], atol=1e-7) for key in plain}
+    assert all(same[key] for key in plain if not key.startswith("decoder_b.")), same
+    # AdamW's first step moves every weight by about lr either way: decoder B's differ where a sign flipped
+    assert not all(same[key] for key in plain if key.startswith("decoder_b."))
+
+    def swap_error() -> float:
+        with torch.no_grad():
+            return torch.nn.functional.mse_loss(model.decoder_b(model.encoder(batch["a_input"]))[1], hull_a).item()
+
+    trainer, optimizer, start = PairTrainer(model, swap_mask=True), make_optimizer(model, 1e-3), swap_error()
+    for _ in range(30):
+        train_step(trainer, optimizer, batch, torch.device("cpu"), LossConfig(mask=0.0), swap_mask=10.0)
+    assert swap_error() < 0.5 * start, (start, swap_error())
+
+
 def test_precision_auto_takes_bfloat16_only_where_the_cpu_has_it(monkeypatch):
     """--precision: fp32 and bf16 as asked; auto is bfloat16 on a CPU with AVX512-BF16 or AMX, float32 elsewhere."""
     from training.trainer import amp_dtype_for

@@ -85,6 +85,10 @@ class TrainConfig:
                                "on the shared code tells A's codes from B's, and the encoder pays for B's codes it "
                                "can tell apart, so decoder B learns on codes like those of A's faces; 0: off",
                                type=non_negative_float)
+    swap_mask: float = setting(0.0, "weight of a mask loss on the swap itself: decoder B's mask for A's codes (the "
+                               "codes held fixed) learns A's landmark hull, the mask the swap is composited with, "
+                               "where otherwise decoder B only ever drew masks for B's codes; 0: off",
+                               type=non_negative_float)
     sampling: str = setting("uniform", "how faces are drawn: uniform, or evenly over head yaw (default yaw for a pair, "
                             "uniform when a side is a pool)", choices=SAMPLINGS)
     seed: int = setting(0, "random seed", type=non_negative_int)
@@ -135,13 +139,13 @@ PAIR_GAN = {"fast": (0.02, 0.4)}
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
-             "gan", "gan_share", "gan_region", "true_face", "weight_decay", "batch_size", "workers", "threads", "device", "precision",
-             "save_every", "preview_every", "log_every")
+             "gan", "gan_share", "gan_region", "true_face", "swap_mask", "weight_decay", "batch_size", "workers",
+             "threads", "device", "precision", "save_every", "preview_every", "log_every")
 
 # The settings every training command line offers, generated from the fields above.
 OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "gan", "gan_share",
-           "gan_region", "true_face", "sampling", "warmup_steps", "seed", "workers", "threads", "device", "precision", "save_every",
-           "preview_every", "log_every")
+           "gan_region", "true_face", "swap_mask", "sampling", "warmup_steps", "seed", "workers", "threads", "device",
+           "precision", "save_every", "preview_every", "log_every")
 
 
 def add_options(parser: argparse.ArgumentParser, names: tuple[str, ...] = OPTIONS) -> None:

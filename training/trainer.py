@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from faces.cli import progress_bar
 from training.checkpoint import FORMAT, restore_rng, rng_state, save_checkpoint
@@ -38,20 +39,26 @@ from training.monitor import PREVIEW_FACES, TrainLog, evaluate, preview_grid, wr
 class PairTrainer(nn.Module):
     """One forward for a training step: A and B batches through the shared encoder together, then each decoder
     (with `shared_decoder`, both through decoder A: pretraining). With `codes`, the shared codes of A and B come
-    out too, as a third item (for the true-face loss)."""
+    out too (for the true-face loss); with `swap_mask`, decoder B's mask for A's codes, the codes detached (the
+    swap's own mask, for the swap-mask loss)."""
 
-    def __init__(self, model: SwapModel, shared_decoder: bool = False, codes: bool = False):
+    def __init__(self, model: SwapModel, shared_decoder: bool = False, codes: bool = False, swap_mask: bool = False):
         super().__init__()
-        self.model, self.shared_decoder, self.codes = model, shared_decoder, codes
+        self.model, self.shared_decoder, self.codes, self.swap_mask = model, shared_decoder, codes, swap_mask
 
     def forward(self, xa: torch.Tensor, xb: torch.Tensor):
-        """((face A', mask A), (face B', mask B)[, (code A, code B)]) for batches of A and B faces."""
+        """((face A', mask A), (face B', mask B), extra) for batches of A and B faces; `extra` holds "codes"
+        (code A, code B) and "swap_mask" (N, 1, R, R) where asked for."""
         if self.shared_decoder:
             face, mask = self.model.decoder_a(self.model.encoder(torch.cat([xa, xb])))
-            return tuple(zip(face.split([len(xa), len(xb)]), mask.split([len(xa), len(xb)])))
+            return (*zip(face.split([len(xa), len(xb)]), mask.split([len(xa), len(xb)])), {})
         za, zb = self.model.encoder(torch.cat([xa, xb])).split([len(xa), len(xb)])
-        out = self.model.decoder_a(za), self.model.decoder_b(zb)
-        return (*out, (za, zb)) if self.codes else out
+        extra = {}
+        if self.codes:
+            extra["codes"] = za, zb
+        if self.swap_mask:
+            extra["swap_mask"] = self.model.decoder_b(za.detach())[1]
+        return self.model.decoder_a(za), self.model.decoder_b(zb), extra
 
 
 def make_optimizer(model: SwapModel, lr: float = 1e-4, weight_decay: float = 0.01) -> torch.optim.Optimizer:
@@ -130,7 +137,7 @@ def amp_dtype_for(precision: str, device: torch.device) -> torch.dtype | None:
 
 def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device, loss_cfg: LossConfig,
                lr_dropout: float = 1.0, amp_dtype=None, scaler=None, adversary: Adversary | None = None,
-               code_adversary: Adversary | None = None) -> tuple[dict, dict]:
+               code_adversary: Adversary | None = None, swap_mask: float = 0.0) -> tuple[dict, dict]:
     """One optimisation step on a batch pair; returns the A and B loss terms (tensors).
 
     With `lr_dropout` below 1, each weight keeps its update with that probability (learning-rate
@@ -138,7 +145,9 @@ def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device,
     With an `adversary`, decoder B's faces also pay its generator loss, and the discriminator then takes
     one step of its own on the same faces (both masked by B's landmark hull, without the eyes and mouth with
     region "no-features"). With a `code_adversary` (the trainer then returns the codes too), B's codes pay its
-    generator loss for looking unlike A's, and it then takes one step on both. The networks run in `amp_dtype`
+    generator loss for looking unlike A's, and it then takes one step on both. With `swap_mask` (the trainer then
+    returns the swap's mask too), decoder B's mask for A's codes pays an MSE against A's landmark hull, at that
+    weight. The networks run in `amp_dtype`
     under autocast (None: float32); the losses in float32.
     """
     x = {k: v.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last) for k, v in batch.items()}
@@ -148,7 +157,7 @@ def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device,
 
     with autocast():
         out = trainer(x["a_input"], x["b_input"])
-    (face_a, mask_a), (face_b, mask_b) = out[:2]
+    (face_a, mask_a), (face_b, mask_b), extra = out
     loss_a = face_loss(face_a.float(), mask_a.float(), x["a_target"], x["a_aux"], loss_cfg)
     loss_b = face_loss(face_b.float(), mask_b.float(), x["b_target"], x["b_aux"], loss_cfg)
     loss = loss_a["total"] + loss_b["total"]
@@ -161,10 +170,13 @@ def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device,
             loss_b["gan"] = generator_loss(adversary.module, fake)
         loss = loss + adversary.weight * loss_b["gan"]
     if code_adversary is not None:
-        code_a, code_b = out[2]
+        code_a, code_b = extra["codes"]
         with autocast():
             loss_b["true_face"] = generator_loss(code_adversary.module, code_b)
         loss = loss + code_adversary.weight * loss_b["true_face"]
+    if swap_mask:
+        loss_b["swap_mask"] = F.mse_loss(extra["swap_mask"].float(), x["a_aux"][:, :1])
+        loss = loss + swap_mask * loss_b["swap_mask"]
     optimizer.zero_grad(set_to_none=True)
     params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
     before = [p.detach().clone() for p in params] if lr_dropout < 1.0 else None
@@ -448,7 +460,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
         start = int(resume["step"])
     if cfg.steps is not None and cfg.steps <= start:
         return TrainResult(start, [], [], False, None)
-    trainer = PairTrainer(model, shared_decoder=cfg.pretrain, codes=code_adversary is not None)
+    trainer = PairTrainer(model, shared_decoder=cfg.pretrain, codes=code_adversary is not None,
+                          swap_mask=bool(cfg.swap_mask))
     if cluster.distributed:
         trainer = nn.parallel.DistributedDataParallel(trainer, device_ids=[device.index] if cuda else None)
 
@@ -475,7 +488,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
                         adversarial = anyone(adversarial_at(cfg, clock.fraction(step)), cluster, device)
                     loss_a, loss_b = train_step(trainer, optimizer, batch, device, cfg.loss, cfg.lr_dropout,
                                                 amp_dtype, scaler, adversary if adversarial else None,
-                                                code_adversary)
+                                                code_adversary, cfg.swap_mask)
                     step += 1
                     if report and (step % cfg.log_every == 0 or step == cfg.steps):
                         report.losses(step, lr, warp, loss_a, loss_b)
