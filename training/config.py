@@ -87,7 +87,8 @@ class TrainConfig:
                                type=non_negative_float)
     swap_mask: float = setting(0.0, "weight of a mask loss on the swap itself: decoder B's mask for A's codes (the "
                                "codes held fixed) learns A's landmark hull, the mask the swap is composited with, "
-                               "where otherwise decoder B only ever drew masks for B's codes; 0: off",
+                               "where otherwise decoder B only ever drew masks for B's codes; 0: off (default 1 when A is a pool, "
+                               "0 for a pair)",
                                type=non_negative_float)
     sampling: str = setting("uniform", "how faces are drawn: uniform, or evenly over head yaw (default yaw for a pair, "
                             "uniform when a side is a pool)", choices=SAMPLINGS)
@@ -136,6 +137,10 @@ PAIR_BATCH = {"fast": 8}
 # stubble and brows where the run without it drew a blur, from random weights and from a pretrained run
 # (quality_bench, 30 CPU-minutes). Pools keep it off: on an any-face run it left blotches, not detail.
 PAIR_GAN = {"fast": (0.02, 0.4)}
+
+# An any-face run's (a pool as A) swap-mask weight: on the fast any-face model it gave all five unseen people whole
+# masks in every frame (d10 64% -> 100%, driving 5% -> 100%), in two runs out of two (quality_bench, 30 CPU-minutes).
+POOL_SWAP_MASK = 1.0
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
@@ -213,6 +218,8 @@ def new_run_config(facesets_a, facesets_b, preset: str = "fast", width: float = 
         gan, gan_share = PAIR_GAN.get(preset, (TrainConfig.gan, TrainConfig.gan_share))
         settings.setdefault("gan", gan)
         settings.setdefault("gan_share", gan_share)
+    else:  # a pool as A: the people it swaps were never in it, so decoder B learns the swap's mask on A's codes
+        settings.setdefault("swap_mask", POOL_SWAP_MASK)
     return TrainConfig(facesets_a=[str(f.root) for f in a], facesets_b=[str(f.root) for f in b],
                        identities=[pool_name(a, names[0]), pool_name(b, names[1])], preset=preset,
                        model_config=model_cfg.to_dict(), coverage=a[0].coverage, template_id=a[0].template_id,
