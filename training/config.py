@@ -90,9 +90,6 @@ class TrainConfig:
                                "where otherwise decoder B only ever drew masks for B's codes; 0: off (default 1 when A is a pool, "
                                "0 for a pair)",
                                type=non_negative_float)
-    swap_gan: float = setting(0.0, "weight of an adversarial loss on the swap itself for the whole run: a patch "
-                              "discriminator tells B's real faces from decoder B's faces for A's codes (the codes held "
-                              "fixed), both seen through the template face's hull; 0: off", type=non_negative_float)
     sampling: str = setting("uniform", "how faces are drawn: uniform, or evenly over head yaw (default yaw for a pair, "
                             "uniform when a side is a pool)", choices=SAMPLINGS)
     seed: int = setting(0, "random seed", type=non_negative_int)
@@ -147,13 +144,13 @@ POOL_SWAP_MASK = 1.0
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
-             "gan", "gan_share", "gan_region", "true_face", "swap_mask", "swap_gan", "weight_decay", "batch_size",
-             "workers", "threads", "device", "precision", "save_every", "preview_every", "log_every")
+             "gan", "gan_share", "gan_region", "true_face", "swap_mask", "weight_decay", "batch_size", "workers",
+             "threads", "device", "precision", "save_every", "preview_every", "log_every")
 
 # The settings every training command line offers, generated from the fields above.
 OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "gan", "gan_share",
-           "gan_region", "true_face", "swap_mask", "swap_gan", "sampling", "warmup_steps", "seed", "workers", "threads",
-           "device", "precision", "save_every", "preview_every", "log_every")
+           "gan_region", "true_face", "swap_mask", "sampling", "warmup_steps", "seed", "workers", "threads", "device",
+           "precision", "save_every", "preview_every", "log_every")
 
 
 def add_options(parser: argparse.ArgumentParser, names: tuple[str, ...] = OPTIONS) -> None:

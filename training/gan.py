@@ -15,24 +15,12 @@ decoder B never learned, and it draws a blend that keeps some of A. DeepFaceLab'
 gap: a code discriminator learns to tell A's codes from B's, and the encoder pays for every B code it can tell
 apart, so B's codes come to look like A's and decoder B learns on the codes the swap will feed it.
 `--true-face W` sets that weight (0: off); it is on for the whole run.
-
-The true-face loss moves the codes; `--swap-gan W` teaches decoder B instead, on the codes it will be fed. A second
-patch discriminator tells B's real faces from the swap itself, decoder B's faces for A's codes (the codes held
-fixed, so the encoder and decoder A learn as without it), and decoder B pays for every swapped face it can tell
-apart. Decoder B's own faces are judged by the reconstruction loss; the swap had no judge at all, and on an
-any-face model (A a pool) the people least like the pool came out as a mottled blend. Both images are seen through
-one fixed window, the template face's hull, so the discriminator cannot tell them apart by A's and B's face
-shapes. It is on for the whole run.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from faces import hull_mask
-from faces.align import template_in_crop
 
 GRID = 16  # the discriminator's logit map is at most GRID x GRID: one logit per patch of the face
 
@@ -84,14 +72,6 @@ def make_discriminator(resolution: int, lr: float, device: torch.device) -> tupl
                                                                                  torch.optim.Optimizer]:
     """A fresh discriminator for `resolution` px faces and its AdamW (the trainer's betas, no weight decay)."""
     return with_optimizer(PatchDiscriminator(resolution), lr, device)
-
-
-def template_window(resolution: int, coverage: str) -> torch.Tensor:
-    """(1, 1, R, R) float32: the template face's hull in the crop, shrunk by a sixteenth of the crop (the training
-    jitter moves faces by up to 5%) and feathered; what the swap discriminator sees of every face."""
-    edge = max(1, resolution // 16)
-    window = hull_mask(template_in_crop(resolution, coverage), resolution, coverage, erode=edge, feather=edge)
-    return torch.from_numpy(np.ascontiguousarray(window))[None, None]
 
 
 class CodeDiscriminator(nn.Module):

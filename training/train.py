@@ -104,8 +104,6 @@ def run_main(prog: str, description: str, argv: list[str] | None, pretrain: bool
             raise TrainError("--true-face tells A's codes from B's: pretraining has one pool on both sides")
         if cfg.pretrain and cfg.swap_mask:
             raise TrainError("--swap-mask trains decoder B on A's codes: pretraining has one decoder for both sides")
-        if cfg.pretrain and cfg.swap_gan:
-            raise TrainError("--swap-gan trains decoder B on A's codes: pretraining has one decoder for both sides")
     except USER_ERRORS as exc:
         return fail(prog, exc)
 

@@ -28,8 +28,7 @@ from training.config import TrainConfig, TrainError
 from training.data import FaceBank, PairBatches, batch_loader, find_facesets, holdout_split, load_facesets, \
     sampling_weights
 from training.distributed import Cluster, anyone, barrier, join_cluster, leave_cluster, usable_cpus
-from training.gan import discriminator_loss, generator_loss, make_code_discriminator, make_discriminator, \
-    template_window
+from training.gan import discriminator_loss, generator_loss, make_code_discriminator, make_discriminator
 from training.losses import LossConfig, face_loss
 from training.model import ModelConfig, SwapModel
 from training.monitor import PREVIEW_FACES, TrainLog, evaluate, preview_grid, write_png
@@ -40,16 +39,16 @@ from training.monitor import PREVIEW_FACES, TrainLog, evaluate, preview_grid, wr
 class PairTrainer(nn.Module):
     """One forward for a training step: A and B batches through the shared encoder together, then each decoder
     (with `shared_decoder`, both through decoder A: pretraining). With `codes`, the shared codes of A and B come
-    out too (for the true-face loss); with `swap`, decoder B's face and mask for A's codes, the codes detached (the
-    swap itself, for the swap-mask and swap-GAN losses)."""
+    out too (for the true-face loss); with `swap_mask`, decoder B's mask for A's codes, the codes detached (the
+    swap's own mask, for the swap-mask loss)."""
 
-    def __init__(self, model: SwapModel, shared_decoder: bool = False, codes: bool = False, swap: bool = False):
+    def __init__(self, model: SwapModel, shared_decoder: bool = False, codes: bool = False, swap_mask: bool = False):
         super().__init__()
-        self.model, self.shared_decoder, self.codes, self.swap = model, shared_decoder, codes, swap
+        self.model, self.shared_decoder, self.codes, self.swap_mask = model, shared_decoder, codes, swap_mask
 
     def forward(self, xa: torch.Tensor, xb: torch.Tensor):
         """((face A', mask A), (face B', mask B), extra) for batches of A and B faces; `extra` holds "codes"
-        (code A, code B) and "swap" (face (N, 3, R, R), mask (N, 1, R, R)) where asked for."""
+        (code A, code B) and "swap_mask" (N, 1, R, R) where asked for."""
         if self.shared_decoder:
             face, mask = self.model.decoder_a(self.model.encoder(torch.cat([xa, xb])))
             return (*zip(face.split([len(xa), len(xb)]), mask.split([len(xa), len(xb)])), {})
@@ -57,8 +56,8 @@ class PairTrainer(nn.Module):
         extra = {}
         if self.codes:
             extra["codes"] = za, zb
-        if self.swap:
-            extra["swap"] = self.model.decoder_b(za.detach())
+        if self.swap_mask:
+            extra["swap_mask"] = self.model.decoder_b(za.detach())[1]
         return self.model.decoder_a(za), self.model.decoder_b(zb), extra
 
 
@@ -74,9 +73,8 @@ class Adversary:
     """A discriminator of training/gan.py: `module` itself, `trained` the same module or its
     DistributedDataParallel wrapper under torchrun, its optimiser, the generator loss weight, what of B's faces
     it sees (`region`: "face", the landmark hull, or "no-features", the hull without eyes and mouth; the patch
-    discriminator's only; `window`: the swap discriminator's fixed mask) and the name a checkpoint keeps it under
-    (`key`: "discriminator" for the patch discriminator of --gan, "code_discriminator" for that of --true-face,
-    "swap_discriminator" for that of --swap-gan)."""
+    discriminator's only) and the name a checkpoint keeps it under (`key`: "discriminator" for the patch
+    discriminator of --gan, "code_discriminator" for that of --true-face)."""
 
     module: nn.Module
     trained: nn.Module
@@ -84,7 +82,6 @@ class Adversary:
     weight: float
     region: str = "face"
     key: str = "discriminator"
-    window: torch.Tensor | None = None  # what the swap discriminator sees of every face: a fixed (1, 1, R, R) mask
 
     def state(self) -> dict:
         """What a checkpoint keeps of it."""
@@ -95,15 +92,6 @@ class Adversary:
         if self.key in ckpt:
             self.module.load_state_dict(ckpt[self.key])
             self.optimizer.load_state_dict(ckpt[f"{self.key}_optimizer"])
-
-    def step(self, real: torch.Tensor, fake: torch.Tensor, autocast) -> torch.Tensor:
-        """One step of the discriminator on `real` against `fake` (detached); returns its loss, detached."""
-        with autocast():
-            loss = discriminator_loss(self.trained, real, fake)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return loss.detach()
 
 
 def wrap(module: nn.Module, device: torch.device, cluster: Cluster) -> nn.Module:
@@ -129,15 +117,6 @@ def make_code_adversary(cfg: TrainConfig, model: SwapModel, device: torch.device
     return Adversary(module, wrap(module, device, cluster), optimizer, cfg.true_face, key="code_discriminator")
 
 
-def make_swap_adversary(cfg: TrainConfig, device: torch.device, cluster: Cluster) -> Adversary | None:
-    """The run's swap discriminator, or None when --swap-gan is off."""
-    if not cfg.swap_gan:
-        return None
-    module, optimizer = make_discriminator(cfg.resolution, cfg.lr, device)
-    return Adversary(module, wrap(module, device, cluster), optimizer, cfg.swap_gan, key="swap_discriminator",
-                     window=template_window(cfg.resolution, cfg.coverage).to(device))
-
-
 def amp_dtype_for(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of a run's forward pass (None: float32 throughout).
 
@@ -158,8 +137,7 @@ def amp_dtype_for(precision: str, device: torch.device) -> torch.dtype | None:
 
 def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device, loss_cfg: LossConfig,
                lr_dropout: float = 1.0, amp_dtype=None, scaler=None, adversary: Adversary | None = None,
-               code_adversary: Adversary | None = None, swap_mask: float = 0.0,
-               swap_adversary: Adversary | None = None) -> tuple[dict, dict]:
+               code_adversary: Adversary | None = None, swap_mask: float = 0.0) -> tuple[dict, dict]:
     """One optimisation step on a batch pair; returns the A and B loss terms (tensors).
 
     With `lr_dropout` below 1, each weight keeps its update with that probability (learning-rate
@@ -168,10 +146,9 @@ def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device,
     one step of its own on the same faces (both masked by B's landmark hull, without the eyes and mouth with
     region "no-features"). With a `code_adversary` (the trainer then returns the codes too), B's codes pay its
     generator loss for looking unlike A's, and it then takes one step on both. With `swap_mask` (the trainer then
-    returns the swap too), decoder B's mask for A's codes pays an MSE against A's landmark hull, at that weight.
-    With a `swap_adversary` (the trainer returns the swap), decoder B's faces for A's codes pay its generator loss,
-    and it then takes one step on B's real faces against them, both seen through its fixed window. The networks run
-    in `amp_dtype` under autocast (None: float32); the losses in float32.
+    returns the swap's mask too), decoder B's mask for A's codes pays an MSE against A's landmark hull, at that
+    weight. The networks run in `amp_dtype`
+    under autocast (None: float32); the losses in float32.
     """
     x = {k: v.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last) for k, v in batch.items()}
 
@@ -198,13 +175,8 @@ def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device,
             loss_b["true_face"] = generator_loss(code_adversary.module, code_b)
         loss = loss + code_adversary.weight * loss_b["true_face"]
     if swap_mask:
-        loss_b["swap_mask"] = F.mse_loss(extra["swap"][1].float(), x["a_aux"][:, :1])
+        loss_b["swap_mask"] = F.mse_loss(extra["swap_mask"].float(), x["a_aux"][:, :1])
         loss = loss + swap_mask * loss_b["swap_mask"]
-    if swap_adversary is not None:
-        swapped, real_b = extra["swap"][0].float() * swap_adversary.window, x["b_target"] * swap_adversary.window
-        with autocast():
-            loss_b["swap_gan"] = generator_loss(swap_adversary.module, swapped)
-        loss = loss + swap_adversary.weight * loss_b["swap_gan"]
     optimizer.zero_grad(set_to_none=True)
     params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
     before = [p.detach().clone() for p in params] if lr_dropout < 1.0 else None
@@ -221,11 +193,19 @@ def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device,
                 keep = torch.rand_like(p) < lr_dropout
                 p.copy_(torch.where(keep, p, old))
     if adversary is not None:
-        loss_b["discriminator"] = adversary.step(real, fake, autocast)
+        with autocast():
+            d_loss = discriminator_loss(adversary.trained, real, fake)
+        adversary.optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        adversary.optimizer.step()
+        loss_b["discriminator"] = d_loss.detach()
     if code_adversary is not None:
-        loss_b["code_discriminator"] = code_adversary.step(code_a.detach(), code_b, autocast)
-    if swap_adversary is not None:
-        loss_b["swap_discriminator"] = swap_adversary.step(real_b, swapped, autocast)
+        with autocast():
+            c_loss = discriminator_loss(code_adversary.trained, code_a.detach(), code_b)
+        code_adversary.optimizer.zero_grad(set_to_none=True)
+        c_loss.backward()
+        code_adversary.optimizer.step()
+        loss_b["code_discriminator"] = c_loss.detach()
     return loss_a, loss_b
 
 
@@ -467,8 +447,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     adversary = make_adversary(cfg, device, cluster)
     code_adversary = make_code_adversary(cfg, model, device, cluster)
-    swap_adversary = make_swap_adversary(cfg, device, cluster)
-    adversaries = tuple(a for a in (adversary, code_adversary, swap_adversary) if a is not None)
+    adversaries = tuple(a for a in (adversary, code_adversary) if a is not None)
     start = 0
     if resume is not None:
         model.load_state_dict(resume["model"])
@@ -482,7 +461,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
     if cfg.steps is not None and cfg.steps <= start:
         return TrainResult(start, [], [], False, None)
     trainer = PairTrainer(model, shared_decoder=cfg.pretrain, codes=code_adversary is not None,
-                          swap=bool(cfg.swap_mask or cfg.swap_gan))
+                          swap_mask=bool(cfg.swap_mask))
     if cluster.distributed:
         trainer = nn.parallel.DistributedDataParallel(trainer, device_ids=[device.index] if cuda else None)
 
@@ -509,7 +488,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
                         adversarial = anyone(adversarial_at(cfg, clock.fraction(step)), cluster, device)
                     loss_a, loss_b = train_step(trainer, optimizer, batch, device, cfg.loss, cfg.lr_dropout,
                                                 amp_dtype, scaler, adversary if adversarial else None,
-                                                code_adversary, cfg.swap_mask, swap_adversary)
+                                                code_adversary, cfg.swap_mask)
                     step += 1
                     if report and (step % cfg.log_every == 0 or step == cfg.steps):
                         report.losses(step, lr, warp, loss_a, loss_b)
