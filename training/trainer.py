@@ -93,6 +93,15 @@ class Adversary:
             self.module.load_state_dict(ckpt[self.key])
             self.optimizer.load_state_dict(ckpt[f"{self.key}_optimizer"])
 
+    def step(self, real: torch.Tensor, fake: torch.Tensor, autocast) -> torch.Tensor:
+        """One step of the discriminator on `real` against `fake` (detached); returns its loss, detached."""
+        with autocast():
+            loss = discriminator_loss(self.trained, real, fake)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
 
 def wrap(module: nn.Module, device: torch.device, cluster: Cluster) -> nn.Module:
     """`module` itself, or under torchrun its DistributedDataParallel wrapper."""
@@ -193,19 +202,9 @@ def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device,
                 keep = torch.rand_like(p) < lr_dropout
                 p.copy_(torch.where(keep, p, old))
     if adversary is not None:
-        with autocast():
-            d_loss = discriminator_loss(adversary.trained, real, fake)
-        adversary.optimizer.zero_grad(set_to_none=True)
-        d_loss.backward()
-        adversary.optimizer.step()
-        loss_b["discriminator"] = d_loss.detach()
+        loss_b["discriminator"] = adversary.step(real, fake, autocast)
     if code_adversary is not None:
-        with autocast():
-            c_loss = discriminator_loss(code_adversary.trained, code_a.detach(), code_b)
-        code_adversary.optimizer.zero_grad(set_to_none=True)
-        c_loss.backward()
-        code_adversary.optimizer.step()
-        loss_b["code_discriminator"] = c_loss.detach()
+        loss_b["code_discriminator"] = code_adversary.step(code_a.detach(), code_b, autocast)
     return loss_a, loss_b
 
 
