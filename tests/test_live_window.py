@@ -36,9 +36,10 @@ def display():
 
 @pytest.fixture(scope="module")
 def still_clip(astronaut, tmp_path_factory):
-    """A 20 s clip of the astronaut photo (30 fps), so the window has a steady picture to show."""
+    """A 60 s clip of the astronaut photo (10 fps), so the window has a steady picture to show for as long as a busy
+    machine takes to start run_live and map its window (up to 60 s)."""
     path = tmp_path_factory.mktemp("clip") / "astronaut.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (512, 512))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (512, 512))
     for _ in range(600):
         writer.write(astronaut.image)
     writer.release()
@@ -85,6 +86,9 @@ def test_the_window_shows_the_frames_and_q_ends_the_run(display, still_clip, exp
         while score <= 0.9 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.5)
             score = float(cv2.matchTemplate(screenshot(display), patch, cv2.TM_CCOEFF_NORMED).max())
+        if score <= 0.9 and proc.poll() is not None:  # the clip ran out, or run_live failed: say which
+            pytest.fail(f"run_live ended (code {proc.returncode}) before its frame was seen on the screen: "
+                        f"{proc.communicate()[1][-2000:]}")
         assert score > 0.9, f"the frame's pixels are not on the screen (best match {score:.2f})"
         xdotool(display, "key", "--window", window.splitlines()[0], "q")
         _, err = proc.communicate(timeout=60)
