@@ -87,8 +87,8 @@ class TrainConfig:
                                type=non_negative_float)
     swap_mask: float = setting(0.0, "weight of a mask loss on the swap itself: decoder B's mask for A's codes (the "
                                "codes held fixed) learns A's landmark hull, the mask the swap is composited with, "
-                               "where otherwise decoder B only ever drew masks for B's codes; 0: off (default 1 when A is a pool, "
-                               "0 for a pair)",
+                               "where otherwise decoder B only ever drew masks for B's codes; 0: off (default 1 when "
+                               "A is a pool, 0 for a pair)",
                                type=non_negative_float)
     sampling: str = setting("uniform", "how faces are drawn: uniform, or evenly over head yaw (default yaw for a pair, "
                             "uniform when a side is a pool)", choices=SAMPLINGS)
@@ -139,7 +139,8 @@ PAIR_BATCH = {"fast": 8}
 PAIR_GAN = {"fast": (0.02, 0.4)}
 
 # An any-face run's (a pool as A) swap-mask weight: on the fast any-face model it gave all five unseen people whole
-# masks in every frame (d10 64% -> 100%, driving 5% -> 100%), in two runs out of two (quality_bench, 30 CPU-minutes).
+# masks in 99-100% of frames (d10 64% -> 100%, driving 5% -> 100%), in five runs out of five (two seeds, two
+# machines, with and without --true-face 0.01; quality_bench, 30 CPU-minutes).
 POOL_SWAP_MASK = 1.0
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
