@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import random
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from faces.align import template_in_crop
-from training.augment import AugmentConfig, augment_face
+from training.augment import AugmentConfig, augment_face, random_warp_maps
 from training.checkpoint import (FORMAT, CheckpointError, load_checkpoint, restore_rng, rng_state,
                                  save_checkpoint)
 from training.data import FaceBank, PairBatches, face_aux, holdout_split
@@ -45,6 +46,23 @@ def test_augmentation_is_a_pure_function_of_the_generator(face):
     c = augment_face(np.random.default_rng(8), image, aux, AugmentConfig())
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not np.array_equal(a[0], c[0])
+
+
+def test_rgb_faces_are_the_bgr_ones_with_channels_reversed_and_the_warp_field_is_cv2s_bicubic(face):
+    image, aux = face
+    bgr = augment_face(np.random.default_rng(3), image, aux, AugmentConfig())
+    rgb = augment_face(np.random.default_rng(3), image, aux, AugmentConfig(), rgb=True)
+    assert np.array_equal(rgb[0], bgr[0][..., ::-1]) and np.array_equal(rgb[1], bgr[1][..., ::-1])
+    assert np.array_equal(rgb[2], bgr[2])
+    cfg = AugmentConfig()
+    for size in (64, 128, 256):  # the field comes from two small matrix products in place of cv2.resize
+        dx, dy = random_warp_maps(np.random.default_rng(size), size, cfg)
+        noise = np.random.default_rng(size).normal(scale=cfg.warp_noise * size, size=(2, cfg.warp_grid,
+                                                                                     cfg.warp_grid)).astype(np.float32)
+        for got, grid in ((dx, noise[0]), (dy, noise[1])):
+            want = cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
+            assert got.shape == want.shape and got.dtype == np.float32
+            assert np.abs(got - want).max() < 1e-4 * np.abs(want).max()
 
 
 def test_flip_mirrors_image_and_masks_alike(face):
@@ -143,6 +161,24 @@ def test_batches_depend_only_on_seed_rank_and_step():
     assert not torch.equal(other_rank["a_input"], late_first["a_input"])
     assert late_first["a_input"].shape == (4, 3, R, R) and late_first["b_aux"].shape == (4, 2, R, R)
     assert late_first["a_input"].dtype == torch.float32 and 0 <= late_first["a_input"].min() <= 1
+    # the batch is the augmented faces as RGB floats, laid out channels_last as the trainer's networks take them
+    assert all(v.is_contiguous(memory_format=torch.channels_last) for v in late_first.values())
+    rng = np.random.default_rng([3, 0, 5])
+    pick = rng.integers(0, 10, size=4)[0]
+    first = augment_face(rng, bank.images[pick], bank.aux[pick], AugmentConfig())[0]
+    want = torch.from_numpy(first[..., ::-1] * np.float32(1 / 255)).permute(2, 0, 1)
+    assert torch.equal(late_first["a_input"][0], want)
+
+
+def test_a_cpu_trainer_makes_its_batches_itself_and_a_gpu_one_has_loader_processes():
+    from types import SimpleNamespace
+
+    from training.distributed import Cluster
+    from training.trainer import data_workers
+
+    assert data_workers(SimpleNamespace(workers=None), Cluster(), cuda=False) == 0
+    assert data_workers(SimpleNamespace(workers=None), Cluster(), cuda=True) >= 1
+    assert data_workers(SimpleNamespace(workers=2), Cluster(), cuda=False) == 2
 
 
 def test_checkpoint_round_trip_and_rng_restore(tmp_path):

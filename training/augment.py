@@ -12,6 +12,7 @@ function of its seed (which is what makes resumed runs repeat the same losses).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -48,13 +49,21 @@ def random_similarity(rng: np.random.Generator, size: int, cfg: AugmentConfig) -
     return m
 
 
+@lru_cache(maxsize=8)
+def _upsampling(n: int, size: int) -> np.ndarray:
+    """(size, n) float32: the weights by which cv2.resize's bicubic upsampling of n samples gives each of `size`.
+
+    Bicubic resizing is separable and linear, so resizing an n x n grid is K @ grid @ K.T: two small matrix
+    products in place of two cv2.resize calls (a tenth of the time, to float32 rounding the same numbers)."""
+    return cv2.resize(np.eye(n, dtype=np.float32), (n, size), interpolation=cv2.INTER_CUBIC)
+
+
 def random_warp_maps(rng: np.random.Generator, size: int, cfg: AugmentConfig) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel (map_x, map_y) displacements of a random control-grid warp, float32 (size, size) each."""
     n = cfg.warp_grid
     noise = rng.normal(scale=cfg.warp_noise * size, size=(2, n, n)).astype(np.float32)
-    dx = cv2.resize(noise[0], (size, size), interpolation=cv2.INTER_CUBIC)
-    dy = cv2.resize(noise[1], (size, size), interpolation=cv2.INTER_CUBIC)
-    return dx, dy
+    k = _upsampling(n, size)
+    return k @ noise[0] @ k.T, k @ noise[1] @ k.T
 
 
 def random_colour(rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
@@ -71,11 +80,15 @@ def random_colour(rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
 
 
 def augment_face(rng: np.random.Generator, image: np.ndarray, aux: np.ndarray,
-                 cfg: AugmentConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(input, target, aux) for one face: `image` uint8 BGR (R, R, 3), `aux` uint8 (R, R, C) masks moved alike."""
+                 cfg: AugmentConfig, rgb: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(input, target, aux) for one face: `image` uint8 BGR (R, R, 3), `aux` uint8 (R, R, C) masks moved alike.
+
+    The faces come out BGR, or RGB with `rgb` (the colour transform's rows swapped: no extra pass)."""
     size = image.shape[0]
     m = random_similarity(rng, size, cfg)
     colour = random_colour(rng, cfg)  # drawn before the warp, so the target does not depend on cfg.warp
+    if rgb:
+        colour = np.ascontiguousarray(colour[::-1])
     flags, border = cv2.INTER_CUBIC, cv2.BORDER_REPLICATE  # face pixels bicubic (as faces.align), masks bilinear
     target = cv2.warpAffine(image, m, (size, size), flags=flags, borderMode=border)
     aux = cv2.warpAffine(aux, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from faces import hull_mask
 from faces.cli import progress_bar
-from faces.tensors import crops_to_tensor, fit_crop, masks_to_tensor
+from faces.tensors import fit_crop
 from training.augment import AugmentConfig, augment_face
 from training.faceset import INDEX_NAME, Faceset, FacesetError
 
@@ -178,9 +178,9 @@ def check_alike(a: Faceset, b: Faceset) -> None:
 class PairBatches(Dataset):
     """Item `step` is one training batch: augmented A and B faces, drawn by a (seed, rank, step) generator.
 
-    Each batch holds float32 NCHW tensors ready for the network: `a_input`, `a_target` (RGB in
-    [0, 1]) and `a_aux` (hull mask, eyes + mouth in [0, 1]), and the same for B. Faces are drawn
-    with `weights_a` / `weights_b` (None: uniformly).
+    Each batch holds float32 NCHW tensors (channels_last in memory, as the trainer's networks take them) ready for
+    the network: `a_input`, `a_target` (RGB in [0, 1]) and `a_aux` (hull mask, eyes + mouth in [0, 1]), and the
+    same for B. Faces are drawn with `weights_a` / `weights_b` (None: uniformly).
     """
 
     def __init__(self, bank_a: FaceBank, bank_b: FaceBank, batch_size: int, augment: AugmentConfig,
@@ -203,12 +203,17 @@ class PairBatches(Dataset):
                 picks = rng.integers(0, len(images), size=self.batch_size)
             else:
                 picks = rng.choice(len(images), size=self.batch_size, p=weights)
-            faces = [augment_face(rng, images[i], aux[i], self.augment) for i in picks]
+            faces = [augment_face(rng, images[i], aux[i], self.augment, rgb=True) for i in picks]
             inputs, targets, masks = (np.stack([f[k] for f in faces]) for k in range(3))
-            batch[f"{name}_input"] = torch.from_numpy(crops_to_tensor(inputs))
-            batch[f"{name}_target"] = torch.from_numpy(crops_to_tensor(targets))
-            batch[f"{name}_aux"] = torch.from_numpy(masks_to_tensor(masks))
+            for key, pixels in (("input", inputs), ("target", targets), ("aux", masks)):
+                batch[f"{name}_{key}"] = _channels_last(pixels)
         return batch
+
+
+def _channels_last(nhwc: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, C) as the float (N, C, H, W) tensor in [0, 1] the trainer takes, in channels_last memory
+    order: neither the batch's maker nor the trainer transposes a pixel."""
+    return torch.from_numpy(np.multiply(nhwc, np.float32(1.0 / 255.0), dtype=np.float32)).permute(0, 3, 1, 2)
 
 
 class StepSampler(Sampler):
