@@ -118,7 +118,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--batch-size", type=positive_int, metavar="B", help="faces per identity per step (default 16; 2 for quality)")
     p.add_argument("--threads", type=positive_int, default=usable_cpus(), metavar="N",
                    help="torch threads (default: all CPUs)")
-    p.add_argument("--workers", type=non_negative_int, default=1, metavar="N", help="DataLoader processes (default 1)")
+    p.add_argument("--workers", type=non_negative_int, default=0, metavar="N",
+                   help="DataLoader processes (default 0, as training on a CPU: batches made in the trainer's process)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="the steps' arithmetic, as training's --precision (default auto)")
     p.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")

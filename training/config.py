@@ -93,8 +93,8 @@ class TrainConfig:
     sampling: str = setting("uniform", "how faces are drawn: uniform, or evenly over head yaw (default yaw for a pair, "
                             "uniform when a side is a pool)", choices=SAMPLINGS)
     seed: int = setting(0, "random seed", type=non_negative_int)
-    workers: int | None = setting(None, "data loading processes (default 1 on a CPU, up to 8 on a GPU; 0: in "
-                                  "the trainer)", type=non_negative_int)
+    workers: int | None = setting(None, "data loading processes (default 0 on a CPU: batches are made in "
+                                  "the trainer's process; up to 8 on a GPU)", type=non_negative_int)
     threads: int = setting(0, "torch CPU threads (default: CPUs / processes)", type=non_negative_int)
     device: str = setting("auto", "where to train: auto (CUDA if present), cpu or cuda", choices=["auto", "cpu", "cuda"])
     precision: str = setting("auto", "the forward pass's arithmetic (weights and optimiser stay float32): auto "
