@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,13 @@ from pathlib import Path
 from faces.cli import USER_ERROR
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def ctrl_c_as_from_a_terminal() -> None:
+    """Popen's preexec_fn for a child that a test will Ctrl-C: SIGINT back to its default. A shell that runs the
+    suite in the background without job control (`bash .ci/run &` in a script) hands SIGINT down ignored, and a
+    Python child then never sees it: run_live played its whole clip on (stop 30's clean-clone CI, twice)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_module(module: str, *args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -13,7 +13,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from tests.cli_support import ROOT, assert_process_error, run_live, run_module
+from tests.cli_support import ROOT, assert_process_error, ctrl_c_as_from_a_terminal, run_live, run_module
 from tests.live_support import count_frames, free_udp_port
 
 PROG = "run_live.py"
@@ -105,8 +105,7 @@ def test_ctrl_c_leaves_a_playable_file(exported_model, data_dir, tmp_path):
     proc = subprocess.Popen([sys.executable, str(ROOT / "run_live.py"), "--model", str(exported_model),
                              "--source", str(data_dir / "videos" / "liveportrait" / "d6.mp4"),  # paced: 34 s
                              "--sink", f"file:{out}"], cwd=ROOT, stderr=subprocess.PIPE, text=True,
-                            # as from a terminal: a shell that ran the suite in the background ignores SIGINT
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=ctrl_c_as_from_a_terminal)
     lines = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait for two status lines: frames are flowing

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.cli_support import ROOT, assert_process_error, run_live, run_module
+from tests.cli_support import ROOT, assert_process_error, ctrl_c_as_from_a_terminal, run_live, run_module
 
 TITLE = "swapcam-window-test"
 
@@ -104,15 +104,14 @@ def test_the_window_shows_the_frames_and_q_ends_the_run(display, still_clip, exp
 def test_ctrl_c_with_a_window_ends_cleanly(display, still_clip, exported_model, tmp_path):
     proc = subprocess.Popen([sys.executable, str(ROOT / "run_live.py"), "--model", str(exported_model), "--source",
                              str(still_clip), "--sink", f"window:{TITLE}-2", "--quiet"], cwd=ROOT,
-                            stderr=subprocess.PIPE, text=True,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_from_a_terminal,
                             env={**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"})
     try:
         deadline, found = time.monotonic() + 60, ""
         while not found and time.monotonic() < deadline and proc.poll() is None:
             found = xdotool(display, "search", "--name", f"{TITLE}-2").stdout.strip()
             time.sleep(0.2)
-        # Ctrl-C only into a run that is showing its window; else say what happened (stop 30's clean-clone CI once
-        # saw this run play its whole clip with no Ctrl-C line, and the old test could not tell why)
+        # Ctrl-C only into a run that is showing its window; else say what happened
         if not found or proc.poll() is not None:
             proc.kill()
             pytest.fail(f"no Ctrl-C sent: window found: {bool(found)}, run_live exit code: {proc.poll()}; "
