@@ -1,5 +1,6 @@
 """Training data: facesets in memory at the training resolution, split into train and held-out faces, and
-served as augmented batch pairs (A and B) by DataLoader worker processes.
+served as augmented batch pairs (A and B) by a DataLoader (in the trainer's process on a CPU, by worker
+processes beside a GPU).
 
 A side of a run is one faceset (a person) or a pool of many (`find_facesets` takes facesets and folders
 of facesets). Faces are drawn by `sampling`:
