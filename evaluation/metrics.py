@@ -13,7 +13,7 @@ import math
 import cv2
 import numpy as np
 
-from faces import align_face
+from faces import align_face, mouth_open  # noqa: F401 (mouth_open: a measure of this module's set)
 from training.extract import sharpness
 
 INNER_FACE = slice(17, 68)  # brows, nose, eyes and mouth: the points an expression moves (no jaw line)
@@ -42,12 +42,6 @@ def landmark_error(reference: np.ndarray, measured: np.ndarray) -> float:
     diff = np.linalg.norm(np.asarray(measured, np.float64)[INNER_FACE] - np.asarray(reference, np.float64)[INNER_FACE],
                           axis=1)
     return float(diff.mean() / max(inter_ocular(reference), 1e-6))
-
-
-def mouth_open(landmarks: np.ndarray) -> float:
-    """Inner-lip gap (mean of 61-67, 62-66, 63-65) over mouth width (48-54): 0 closed, about 0.5 wide open."""
-    gap = np.mean([np.linalg.norm(landmarks[a] - landmarks[b]) for a, b in ((61, 67), (62, 66), (63, 65))])
-    return float(gap / max(np.linalg.norm(landmarks[54] - landmarks[48]), 1e-6))
 
 
 def eye_open(landmarks: np.ndarray) -> float:

@@ -1,4 +1,5 @@
-"""What a landmark backend returns (`Face`), the interface every backend implements (`Landmarker`), and two helpers."""
+"""What a landmark backend returns (`Face`), the interface every backend implements (`Landmarker`), and helpers
+on 68 iBUG points (a box, an order, how open the mouth is)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -43,3 +44,9 @@ def box_from_points(points: np.ndarray) -> tuple[float, float, float, float]:
 def sort_largest_first(faces: list[Face]) -> list[Face]:
     """Faces ordered by bounding-box area, largest first."""
     return sorted(faces, key=lambda f: f.area, reverse=True)
+
+
+def mouth_open(landmarks: np.ndarray) -> float:
+    """Inner-lip gap (mean of 61-67, 62-66, 63-65) over mouth width (48-54): 0 closed, about 0.5 wide open."""
+    gap = np.mean([np.linalg.norm(landmarks[a] - landmarks[b]) for a, b in ((61, 67), (62, 66), (63, 65))])
+    return float(gap / max(np.linalg.norm(landmarks[54] - landmarks[48]), 1e-6))

@@ -192,7 +192,7 @@ def test_lr_dropout_keeps_about_that_share_of_each_update(faceset_a, faceset_b, 
     assert 0.25 < float(np.mean(moved)) < 0.35
 
 
-def test_sampling_weights_cap_long_clips_in_a_pool_and_even_out_yaw(pool_dir):
+def test_sampling_weights_cap_long_clips_in_a_pool_and_even_out_yaw_and_mouth(pool_dir):
     bank = load_facesets(find_facesets([pool_dir]), 64)
     uniform = sampling_weights(bank, "uniform")
     by_group = {g: uniform[bank.groups == g].sum() for g in np.unique(bank.groups)}
@@ -204,6 +204,11 @@ def test_sampling_weights_cap_long_clips_in_a_pool_and_even_out_yaw(pool_dir):
     yaw = np.array([-0.4, -0.4, -0.4, 0.0, 0.0, 0.4], np.float32)
     weights = sampling_weights(FaceBank(bank.images[:6], bank.aux[:6], yaw=yaw), "yaw")
     assert weights[0] * 3 == pytest.approx(weights[3] * 2) == pytest.approx(weights[5])  # each yaw bin alike
+    mouth = np.array([0.0, 0.0, 0.3, 0.0, 0.07, 0.0], np.float32)  # closed, half open, open
+    weights = sampling_weights(FaceBank(bank.images[:6], bank.aux[:6], yaw=yaw, mouth=mouth), "yaw-mouth")
+    shares = [weights[mouth < 0.05].sum(), weights[(mouth >= 0.05) & (mouth < 0.1)].sum(), weights[mouth >= 0.1].sum()]
+    assert shares == pytest.approx([1 / 3] * 3)  # each mouth bin alike
+    assert weights[0] == pytest.approx(weights[1]) and weights[3] * 2 == pytest.approx(weights[0] * 3)  # yaw within
 
 
 def test_a_pool_holds_out_at_most_256_faces():

@@ -90,8 +90,9 @@ class TrainConfig:
                                "where otherwise decoder B only ever drew masks for B's codes; 0: off (default 1 when "
                                "A is a pool, 0 for a pair)",
                                type=non_negative_float)
-    sampling: str = setting("uniform", "how faces are drawn: uniform, or evenly over head yaw (default yaw for a pair, "
-                            "uniform when a side is a pool)", choices=SAMPLINGS)
+    sampling: str = setting("uniform", "how faces are drawn: uniform; evenly over head yaw; or yaw-mouth, evenly over "
+                            "yaw and over how open the mouth is (default yaw for a pair, uniform when a side is a "
+                            "pool)", choices=SAMPLINGS)
     seed: int = setting(0, "random seed", type=non_negative_int)
     workers: int | None = setting(None, "data loading processes (default 0 on a CPU: batches are made in "
                                   "the trainer's process; up to 8 on a GPU)", type=non_negative_int)

@@ -7,7 +7,9 @@ of facesets). Faces are drawn by `sampling`:
 - "uniform": every face alike; in a pool, a clip counts as at most POOL_CLIP_FACES photos, so a long
   video of one person does not crowd out thousands of one-photo people;
 - "yaw": evenly over head yaw (YAW_BINS bins of a landmark yaw estimate), so the rare turned faces of
-  a mostly frontal clip are seen as often as the frontal ones.
+  a mostly frontal clip are seen as often as the frontal ones;
+- "yaw-mouth": evenly over yaw and, independently, over how open the mouth is (MOUTH_EDGES), so a person
+  who mostly keeps the mouth closed still shows the decoder their open mouths as often as the closed ones.
 
 Batch `step` is drawn from a generator seeded by (seed, rank, step) alone, so the data a run sees
 does not depend on worker count, prefetching or where a resumed run restarted.
@@ -25,23 +27,25 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from faces import hull_mask
+from faces import hull_mask, mouth_open
 from faces.cli import progress_bar
 from faces.tensors import fit_crop
 from training.augment import AugmentConfig, augment_face
 from training.faceset import INDEX_NAME, Faceset, FacesetError
 
 EYES_AND_MOUTH = (slice(36, 42), slice(42, 48), slice(48, 60))  # right eye, left eye, outer lips
-SAMPLINGS = ("uniform", "yaw")
+SAMPLINGS = ("uniform", "yaw", "yaw-mouth")
 POOL_CLIP_FACES = 32   # in a pool, the faces of one clip weigh together as much as this many photos
 YAW_BINS = 12
+MOUTH_EDGES = (0.05, 0.1)  # mouth_open bins: closed, half open, open (the bench pair's B: 75%, 15%, 10% of faces)
 HELD_OUT_MAX = 256     # a pool holds out at most this many faces (scoring them runs at every checkpoint)
 
 
 @dataclass
 class FaceBank:
     """Faces at training resolution: BGR crops (N, R, R, 3) and aux maps (N, R, R, 2) as uint8, plus per face
-    the source it came from (`groups`: one id per clip or photo) and a yaw estimate (`yaw`, see `yaw_estimate`).
+    the source it came from (`groups`: one id per clip or photo), a yaw estimate (`yaw`, see `yaw_estimate`) and
+    how open the mouth is (`mouth`, faces.mouth_open).
 
     aux[..., 0] is the loss mask (the landmark hull, feathered); aux[..., 1] marks eyes and mouth.
     """
@@ -50,24 +54,27 @@ class FaceBank:
     aux: np.ndarray
     groups: np.ndarray | None = None  # None: all faces from one source
     yaw: np.ndarray | None = None     # None: all frontal
+    mouth: np.ndarray | None = None   # None: all closed
 
     def __post_init__(self):
         if self.groups is None:
             self.groups = np.zeros(len(self.images), np.int64)
         if self.yaw is None:
             self.yaw = np.zeros(len(self.images), np.float32)
+        if self.mouth is None:
+            self.mouth = np.zeros(len(self.images), np.float32)
 
     def __len__(self) -> int:
         return len(self.images)
 
     def subset(self, idx: np.ndarray) -> "FaceBank":
         """The faces at `idx` as a new bank."""
-        return FaceBank(self.images[idx], self.aux[idx], self.groups[idx], self.yaw[idx])
+        return FaceBank(self.images[idx], self.aux[idx], self.groups[idx], self.yaw[idx], self.mouth[idx])
 
     @classmethod
     def concat(cls, banks: list["FaceBank"]) -> "FaceBank":
         """One bank of all the faces of `banks`, in order."""
-        return cls(*(np.concatenate([getattr(b, k) for b in banks]) for k in ("images", "aux", "groups", "yaw")))
+        return cls(*(np.concatenate([getattr(b, k) for b in banks]) for k in ("images", "aux", "groups", "yaw", "mouth")))
 
 
 def face_aux(landmarks: np.ndarray, size: int, coverage: str) -> np.ndarray:
@@ -97,7 +104,7 @@ def load_bank(faceset: Faceset, resolution: int, progress: bool = False, group_b
     images = np.empty((n, resolution, resolution, 3), np.uint8)
     aux = np.empty((n, resolution, resolution, 2), np.uint8)
     sources: dict[str, int] = {}
-    groups, yaw = np.empty(n, np.int64), np.empty(n, np.float32)
+    groups, yaw, mouth = np.empty(n, np.int64), np.empty(n, np.float32), np.empty(n, np.float32)
     faces = progress_bar(range(n), f"loading {faceset.root.name}", unit="face", leave=False) if progress else range(n)
     for i in faces:
         images[i] = fit_crop(faceset.read(i), resolution)
@@ -105,7 +112,8 @@ def load_bank(faceset: Faceset, resolution: int, progress: bool = False, group_b
         aux[i] = face_aux(landmarks * scale, resolution, faceset.coverage)
         groups[i] = group_base + sources.setdefault(faceset.entries[i]["source"], len(sources))
         yaw[i] = yaw_estimate(landmarks)
-    return FaceBank(images, aux, groups, yaw)
+        mouth[i] = mouth_open(landmarks)
+    return FaceBank(images, aux, groups, yaw, mouth)
 
 
 def find_facesets(paths: list[str | Path]) -> list[Faceset]:
@@ -143,13 +151,15 @@ def load_facesets(facesets: list[Faceset], resolution: int, progress: bool = Fal
 
 
 def sampling_weights(bank: FaceBank, sampling: str) -> np.ndarray | None:
-    """Each face's probability of being drawn (None: all alike), for `sampling` 'uniform' or 'yaw'."""
+    """Each face's probability of being drawn (None: all alike), for `sampling` one of SAMPLINGS."""
     if sampling not in SAMPLINGS:
         raise ValueError(f"unknown sampling {sampling!r}; choose from {', '.join(SAMPLINGS)}")
-    if sampling == "yaw":
+    if sampling in ("yaw", "yaw-mouth"):
         bins = np.clip(((bank.yaw + 0.5) * YAW_BINS).astype(int), 0, YAW_BINS - 1)
-        count = np.bincount(bins, minlength=YAW_BINS)
-        weights = 1.0 / count[bins]
+        weights = 1.0 / np.bincount(bins, minlength=YAW_BINS)[bins]
+        if sampling == "yaw-mouth":  # then every mouth bin gets an equal share, each shared out as yaw says
+            bins = np.digitize(bank.mouth, MOUTH_EDGES)
+            weights = weights / np.bincount(bins, weights, minlength=len(MOUTH_EDGES) + 1)[bins]
     else:
         sizes = Counter(bank.groups.tolist())
         if len(sizes) == 1:
