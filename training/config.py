@@ -162,7 +162,7 @@ RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dr
              "threads", "device", "precision", "save_every", "preview_every", "log_every")
 
 # The settings every training command line offers, generated from the fields above.
-OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "ema", "no_warp_share", "gan", "gan_share",
+OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "gan", "gan_share",
            "gan_region", "true_face", "swap_mask", "sampling", "warmup_steps", "seed", "workers", "threads", "device",
            "precision", "save_every", "preview_every", "log_every")
 
