@@ -10,8 +10,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import torch
-
 from training.checkpoint import checkpoint_path, load_checkpoint
 from training.config import new_run_config, resumed_config
 from training.trainer import train
@@ -50,23 +48,6 @@ def test_resumed_adversarial_run_repeats_the_uninterrupted_losses(faceset_a, fac
     assert rest.history == whole.history[4:]  # the discriminators and their optimisers came back as they were
     plain = train(small_config(faceset_a, faceset_b, steps=8, workers=0), tmp_path / "plain")
     assert plain.history[0] == whole.history[0] and plain.history[-1] != whole.history[-1]
-
-
-def test_a_run_with_a_moving_average_trains_the_same_weights_and_resumes_its_average(faceset_a, faceset_b, tmp_path):
-    plain = train(small_config(faceset_a, faceset_b, steps=8, workers=0), tmp_path / "plain")
-    whole = train(small_config(faceset_a, faceset_b, steps=8, workers=0, ema=0.9), tmp_path / "whole")
-    assert whole.history == plain.history  # the average only watches the training
-    trained, averaged = load_checkpoint(tmp_path / "plain")["model"], load_checkpoint(tmp_path / "whole")
-    assert averaged["ema_steps"] == 8
-    assert all(torch.equal(trained[k], averaged["model_trained"][k]) for k in trained)
-    assert not all(torch.equal(trained[k], averaged["model"][k]) for k in trained)  # the model is the average
-    train(small_config(faceset_a, faceset_b, steps=4, workers=0, ema=0.9), tmp_path / "split")
-    ckpt = load_checkpoint(tmp_path / "split")
-    rest = train(resumed_config(ckpt, "split", steps=8), tmp_path / "split", ckpt)
-    assert rest.history == whole.history[4:]  # it went on from the trained weights, not the average
-    resumed = load_checkpoint(tmp_path / "split")
-    assert resumed["ema_steps"] == 8
-    assert all(torch.equal(resumed["model"][k], averaged["model"][k]) for k in trained)  # and its average went on
 
 
 def run_cli(args: list[str], **popen) -> subprocess.Popen:

@@ -14,7 +14,7 @@ from training.checkpoint import (FORMAT, CheckpointError, load_checkpoint, resto
                                  save_checkpoint)
 from training.data import FaceBank, PairBatches, face_aux, holdout_split
 from training.losses import LossConfig, face_loss, masked_psnr, ssim_map
-from training.model import PRESETS, ModelConfig, SwapModel, count_macs, count_parameters, scale_config
+from training.model import PRESETS, SwapModel, count_macs, count_parameters, scale_config
 
 R = 64
 
@@ -379,25 +379,6 @@ def test_the_swap_mask_loss_moves_only_decoder_b_and_fits_the_swaps_mask_to_a():
     for _ in range(30):
         train_step(trainer, optimizer, batch, torch.device("cpu"), LossConfig(mask=0.0), swap_mask=10.0)
     assert swap_error() < 0.5 * start, (start, swap_error())
-
-
-def test_the_moving_average_starts_at_the_weights_and_its_decay_rises_to_the_setting(faceset_a, faceset_b):
-    from training.config import new_run_config
-    from training.trainer import make_average
-    cfg = new_run_config(faceset_a, faceset_b, "fast", 0.25, 64, ema=0.9)
-    model = SwapModel(ModelConfig.from_dict(cfg.model_config))
-    weight = next(model.parameters())
-    average = make_average(cfg, model)
-    expected = weight.detach().clone()
-    for n in range(30):
-        with torch.no_grad():
-            weight.add_(1.0)
-        average.update_parameters(model)
-        decay = 0.0 if n == 0 else min(0.9, (1.0 + n) / (10.0 + n))  # the first update copies the weights
-        expected = decay * expected + (1.0 - decay) * weight.detach()
-        assert torch.allclose(next(average.module.parameters()), expected, atol=1e-5)
-    assert (weight - next(average.module.parameters())).mean() > 2  # it trails the weights (9 steps once at 0.9)
-    assert make_average(new_run_config(faceset_a, faceset_b, "fast", 0.25, 64), model) is None  # off by default
 
 
 def test_precision_auto_takes_bfloat16_only_where_the_cpu_has_it(monkeypatch):

@@ -5,10 +5,7 @@ A checkpoint is a plain dict that `torch.load(..., weights_only=True)` can read:
     format        "swapcam-checkpoint-2"
     preset        the preset name the run started from ("fast", "quality", ...)
     model_config  ModelConfig.to_dict()
-    model         the SwapModel state_dict (never wrapped in DistributedDataParallel): with --ema, the
-                  moving average of the weights, which export, --init and every score use
-    model_trained the weights the optimiser is stepping (only with --ema: a resumed run goes on from them)
-    ema_steps     how many updates the average has had (only with --ema)
+    model         the SwapModel state_dict (never wrapped in DistributedDataParallel)
     optimizer     the AdamW state_dict
     step          training steps done
     rng           torch / numpy / python RNG states, as tensors and tuples

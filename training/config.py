@@ -30,14 +30,6 @@ class TrainError(ValueError):
     """A training request that cannot be carried out; the message is one line for the user."""
 
 
-def decay(text: str) -> float:
-    """argparse type: a number from 0 up to, not including, 1."""
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is not from 0 up to 1 (1 would never move)")
-    return value
-
-
 def share(text: str) -> float:
     """argparse type: a number from 0 to 1."""
     value = float(text)
@@ -75,10 +67,6 @@ class TrainConfig:
     lr_dropout: float = setting(1.0, "share of each weight update kept, at random per weight (DeepFaceLab's "
                                 "learning-rate dropout keeps 0.3; 1 is off)", type=share)
     weight_decay: float = 0.01
-    ema: float = setting(0.0, "decay of an exponential moving average of the weights, updated every step, that "
-                         "the checkpoint holds as the model (exported, scored, started from), while the "
-                         "optimiser goes on from the weights it stepped; 0: off (e.g. 0.999: about the last "
-                         "1,000 steps)", type=decay)
     warmup_steps: int = setting(100, "steps of linear learning-rate warm-up", type=non_negative_int)
     steps: int | None = None      # stop at this total step count
     minutes: float | None = None  # or after this many minutes of this invocation

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.optim.swa_utils import AveragedModel
 
 from faces.cli import progress_bar
 from training.checkpoint import FORMAT, restore_rng, rng_state, save_checkpoint
@@ -60,22 +59,6 @@ class PairTrainer(nn.Module):
         if self.swap_mask:
             extra["swap_mask"] = self.model.decoder_b(za.detach())[1]
         return self.model.decoder_a(za), self.model.decoder_b(zb), extra
-
-
-def make_average(cfg: TrainConfig, model: SwapModel) -> AveragedModel | None:
-    """The exponential moving average of `model`'s weights (--ema), or None when it is off.
-
-    The decay starts low and rises to --ema ((1 + n) / (10 + n) after n updates, as TensorFlow's and timm's
-    averages do), so the average of a short run, or of a pair's fresh decoder, does not lag at its random start.
-    """
-    if not cfg.ema:
-        return None
-
-    def ema(averaged: list[torch.Tensor], current: list[torch.Tensor], updates: torch.Tensor) -> None:
-        n = float(updates)
-        torch._foreach_lerp_(averaged, current, 1.0 - min(cfg.ema, (1.0 + n) / (10.0 + n)))
-
-    return AveragedModel(model, multi_avg_fn=ema)
 
 
 def make_optimizer(model: SwapModel, lr: float = 1e-4, weight_decay: float = 0.01) -> torch.optim.Optimizer:
@@ -355,17 +338,12 @@ def data_workers(cfg: TrainConfig, cluster: Cluster, cuda: bool) -> int:
 
 
 def checkpoint_state(cfg: TrainConfig, model: SwapModel, optimizer, step: int, world_size: int = 1,
-                     scaler=None, adversaries: tuple[Adversary, ...] = (), average: AveragedModel | None = None
-                     ) -> dict:
+                     scaler=None, adversaries: tuple[Adversary, ...] = ()) -> dict:
     """The dict `save_checkpoint` writes (see training/checkpoint.py), plus the number of training processes (and
-    the discriminators, in a run with --gan or --true-face). With an `average` (--ema), "model" is the average
-    and "model_trained" the weights the optimiser steps."""
+    the discriminators, in a run with --gan or --true-face)."""
     state = {"format": FORMAT, "preset": cfg.preset, "model_config": cfg.model_config, "model": model.state_dict(),
              "optimizer": optimizer.state_dict(), "step": step, "rng": rng_state(), "config": cfg.to_dict(),
              "world_size": world_size}
-    if average is not None:
-        state.update(model=average.module.state_dict(), model_trained=state["model"],
-                     ema_steps=int(average.n_averaged))
     if scaler is not None:
         state["grad_scaler"] = scaler.state_dict()
     for adversary in adversaries:
@@ -377,11 +355,8 @@ class Reporter:
     """Rank 0's outputs: progress bar, TensorBoard, preview PNG, held-out scores and checkpoints."""
 
     def __init__(self, cfg: TrainConfig, run_dir: Path, model: SwapModel, optimizer, scaler, data: RunData,
-                 device: torch.device, start: int, world_size: int, adversaries: tuple[Adversary, ...] = (),
-                 average: AveragedModel | None = None):
+                 device: torch.device, start: int, world_size: int, adversaries: tuple[Adversary, ...] = ()):
         self.cfg, self.run_dir, self.model, self.optimizer, self.scaler = cfg, run_dir, model, optimizer, scaler
-        self.average = average
-        self.shown = average.module if average is not None else model  # what is scored, previewed and exported
         self.adversaries = adversaries
         self.data, self.device, self.world_size = data, device, world_size
         self.faces_per_step = 2 * cfg.batch_size * world_size
@@ -409,12 +384,12 @@ class Reporter:
     def sync_decoders(self) -> None:
         """Pretraining trains decoder A only: decoder B becomes its copy before anything is scored or saved."""
         if self.cfg.pretrain:
-            self.shown.decoder_b.load_state_dict(self.shown.decoder_a.state_dict())
+            self.model.decoder_b.load_state_dict(self.model.decoder_a.state_dict())
 
     def evaluate(self, step: int) -> dict:
         """Score the held-out faces and log the result."""
         self.sync_decoders()
-        result = evaluate(self.shown, self.data.held_a, self.data.held_b, self.cfg.loss, self.device)
+        result = evaluate(self.model, self.data.held_a, self.data.held_b, self.cfg.loss, self.device)
         self.scores.append({"step": step, **result})
         self.log.scalars(step, result, "heldout")
         return result
@@ -422,7 +397,7 @@ class Reporter:
     def preview(self, step: int) -> None:
         """Rewrite preview.png and log it."""
         self.sync_decoders()
-        grid = preview_grid(self.shown, self.data.held_a.images[:PREVIEW_FACES],
+        grid = preview_grid(self.model, self.data.held_a.images[:PREVIEW_FACES],
                             self.data.held_b.images[:PREVIEW_FACES], self.device)
         try:
             write_png(self.run_dir / "preview.png", grid)
@@ -437,7 +412,7 @@ class Reporter:
         result = self.evaluate(step)
         self.preview(step)
         state = checkpoint_state(self.cfg, self.model, self.optimizer, step, self.world_size, self.scaler,
-                                 self.adversaries, self.average)
+                                 self.adversaries)
         self.checkpoint, self.saved_step = save_checkpoint(self.run_dir, state), step
         self.bar.write(f"step {step}: checkpoint saved; held-out A->A {result['a2a_psnr']:.2f} dB "
                        f"SSIM {result['a2a_ssim']:.3f}, B->B {result['b2b_psnr']:.2f} dB SSIM {result['b2b_ssim']:.3f}")
@@ -477,7 +452,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
     adversaries = tuple(a for a in (adversary, code_adversary) if a is not None)
     start = 0
     if resume is not None:
-        model.load_state_dict(resume.get("model_trained", resume["model"]))
+        model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         if scaler is not None and "grad_scaler" in resume:
             scaler.load_state_dict(resume["grad_scaler"])
@@ -487,17 +462,13 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
         start = int(resume["step"])
     if cfg.steps is not None and cfg.steps <= start:
         return TrainResult(start, [], [], False, None)
-    average = make_average(cfg, model) if cluster.is_main else None  # kept where the checkpoints are written
-    if average is not None and resume is not None and "model_trained" in resume:
-        average.module.load_state_dict(resume["model"])
-        average.n_averaged.fill_(int(resume.get("ema_steps", 1)))
     trainer = PairTrainer(model, shared_decoder=cfg.pretrain, codes=code_adversary is not None,
                           swap_mask=bool(cfg.swap_mask))
     if cluster.distributed:
         trainer = nn.parallel.DistributedDataParallel(trainer, device_ids=[device.index] if cuda else None)
 
-    report = Reporter(cfg, run_dir, model, optimizer, scaler, data, device, start, cluster.world_size, adversaries,
-                      average) if cluster.is_main else None
+    report = Reporter(cfg, run_dir, model, optimizer, scaler, data, device, start, cluster.world_size, adversaries) \
+        if cluster.is_main else None
     if report and start == 0:
         report.evaluate(0)
     clock = RunClock(cfg, start)
@@ -520,8 +491,6 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
                     loss_a, loss_b = train_step(trainer, optimizer, batch, device, cfg.loss, cfg.lr_dropout,
                                                 amp_dtype, scaler, adversary if adversarial else None,
                                                 code_adversary, cfg.swap_mask)
-                    if average is not None:
-                        average.update_parameters(model)
                     step += 1
                     if report and (step % cfg.log_every == 0 or step == cfg.steps):
                         report.losses(step, lr, warp, loss_a, loss_b)
