@@ -102,7 +102,7 @@ def test_defaults_differ_for_a_pair_a_pool_and_pretraining(pool_dir, faceset_a, 
     pair = new_run_config(faceset_a, faceset_b, "fast", 0.25, 64)
     pool = new_run_config([pool_dir], faceset_b, "fast", 0.25, 64)
     pretrain = new_run_config([pool_dir], [pool_dir], "fast", 0.25, 64, pretrain=True)
-    assert (pair.sampling, pair.gan > 0, pair.swap_mask) == ("yaw", True, 0.0)
+    assert (pair.sampling, pair.gan > 0, pair.swap_mask) == ("yaw-mouth", True, 0.0)
     assert (pool.sampling, pool.gan, pool.swap_mask) == ("uniform", 0.0, 1.0)
     assert (pretrain.gan, pretrain.swap_mask, pretrain.no_warp_share) == (0.0, 0.0, 0.0)
     assert new_run_config([pool_dir], faceset_b, "fast", 0.25, 64, swap_mask=0.0).swap_mask == 0.0

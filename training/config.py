@@ -91,8 +91,8 @@ class TrainConfig:
                                "A is a pool, 0 for a pair)",
                                type=non_negative_float)
     sampling: str = setting("uniform", "how faces are drawn: uniform; evenly over head yaw; or yaw-mouth, evenly over "
-                            "yaw and over how open the mouth is (default yaw for a pair, uniform when a side is a "
-                            "pool)", choices=SAMPLINGS)
+                            "yaw and over how open the mouth is (default yaw-mouth for a pair, uniform when a side "
+                            "is a pool)", choices=SAMPLINGS)
     seed: int = setting(0, "random seed", type=non_negative_int)
     workers: int | None = setting(None, "data loading processes (default 0 on a CPU: batches are made in "
                                   "the trainer's process; up to 8 on a GPU)", type=non_negative_int)
@@ -143,6 +143,12 @@ PAIR_GAN = {"fast": (0.02, 0.4)}
 # masks in 99-100% of frames (d10 64% -> 100%, driving 5% -> 100%), in five runs out of five (two seeds, two
 # machines, with and without --true-face 0.01; quality_bench, 30 CPU-minutes).
 POOL_SWAP_MASK = 1.0
+
+# How a pair draws its faces: evenly over head yaw won per CPU-minute (sharpness, eyes and mouth, 5 CPU-minutes);
+# evenly over yaw and mouth opening as well made the swapped mouth follow A's better (mouth-open correlation
+# 0.896 / 0.927 / 0.905 in three runs against 0.866 / 0.874 over yaw alone, two seeds each; the same sharpness;
+# quality_bench, 30 CPU-minutes from a pretrained run): B's faceset mostly keeps its mouth closed.
+PAIR_SAMPLING = "yaw-mouth"
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
@@ -214,8 +220,8 @@ def new_run_config(facesets_a, facesets_b, preset: str = "fast", width: float = 
     settings.setdefault("lr", PRESET_LR.get(preset, TrainConfig.lr))
     if pretrain:  # a pool is pretrained warped to the end: the pairs started from it sharpen in their own last phase
         settings.setdefault("no_warp_share", 0.0)
-    elif len(a) == 1 and len(b) == 1:  # a pair: evenly over yaw (a pool keeps its per-clip cap), smaller batches, GAN
-        settings.setdefault("sampling", "yaw")
+    elif len(a) == 1 and len(b) == 1:  # a pair: evenly over yaw and mouth (a pool keeps its per-clip cap), smaller
+        settings.setdefault("sampling", PAIR_SAMPLING)  # batches, GAN
         settings.setdefault("batch_size", PAIR_BATCH.get(preset, TrainConfig.batch_size))
         gan, gan_share = PAIR_GAN.get(preset, (TrainConfig.gan, TrainConfig.gan_share))
         settings.setdefault("gan", gan)
