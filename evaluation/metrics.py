@@ -13,7 +13,7 @@ import math
 import cv2
 import numpy as np
 
-from faces import align_face, mouth_open  # noqa: F401 (mouth_open: a measure of this module's set)
+from faces import align_face, mouth_open  # noqa: F401 (mouth_open is one of the measures read from here)
 from training.extract import sharpness
 
 INNER_FACE = slice(17, 68)  # brows, nose, eyes and mouth: the points an expression moves (no jaw line)

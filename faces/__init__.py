@@ -19,6 +19,7 @@ from faces.model_files import FACE_LANDMARKER, ModelFileError, download_model, f
 __all__ = [
     "COVERAGES", "TEMPLATE_68", "TEMPLATE_ID", "AlignedFace", "align_face", "alignment_matrix", "eye_centres",
     "paste_back", "paste_box", "transform_points", "uncrop", "FaceInputError", "as_bgr8", "read_image",
-    "BACKENDS", "Face", "Landmarker", "mouth_open", "create_landmarker", "Frame", "MediaSource", "hull_mask", "refine_mask",
+    "BACKENDS", "Face", "Landmarker", "mouth_open", "create_landmarker", "Frame", "MediaSource", "hull_mask",
+    "refine_mask",
     "FACE_LANDMARKER", "ModelFileError", "download_model", "find_model",
 ]

@@ -222,7 +222,7 @@ def test_new_run_defaults_come_from_the_facesets_and_the_preset(faceset_a, faces
     cfg = new_run_config(faceset_a, faceset_b, "fast")
     assert cfg.identities == ["pcavs_00104", "pcavs_00098"] and cfg.lr == 2e-4
     assert (cfg.coverage, cfg.resolution, cfg.batch_size, cfg.warp) == ("whole_face", 128, 8, True)
-    assert (cfg.sampling, cfg.gan, cfg.gan_share) == ("yaw-mouth", 0.02, 0.4)  # a pair's defaults: what won per CPU-minute
+    assert (cfg.sampling, cfg.gan, cfg.gan_share) == ("yaw-mouth", 0.02, 0.4)  # a pair's: what won per CPU-minute
     assert new_run_config(faceset_a, faceset_b, "fast", gan=0.0).gan == 0.0
     assert new_run_config(faceset_a, faceset_b, "fast", batch_size=32, sampling="uniform").batch_size == 32
     pool = new_run_config([faceset_a, faceset_b], faceset_b, "fast")  # A a pool: uniform with its clip cap, batch 16

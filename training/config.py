@@ -220,8 +220,8 @@ def new_run_config(facesets_a, facesets_b, preset: str = "fast", width: float = 
     settings.setdefault("lr", PRESET_LR.get(preset, TrainConfig.lr))
     if pretrain:  # a pool is pretrained warped to the end: the pairs started from it sharpen in their own last phase
         settings.setdefault("no_warp_share", 0.0)
-    elif len(a) == 1 and len(b) == 1:  # a pair: evenly over yaw and mouth (a pool keeps its per-clip cap), smaller
-        settings.setdefault("sampling", PAIR_SAMPLING)  # batches, GAN
+    elif len(a) == 1 and len(b) == 1:  # a pair (a pool keeps its per-clip cap): its sampling, batch and GAN phase
+        settings.setdefault("sampling", PAIR_SAMPLING)
         settings.setdefault("batch_size", PAIR_BATCH.get(preset, TrainConfig.batch_size))
         gan, gan_share = PAIR_GAN.get(preset, (TrainConfig.gan, TrainConfig.gan_share))
         settings.setdefault("gan", gan)

@@ -8,8 +8,9 @@ of facesets). Faces are drawn by `sampling`:
   video of one person does not crowd out thousands of one-photo people;
 - "yaw": evenly over head yaw (YAW_BINS bins of a landmark yaw estimate), so the rare turned faces of
   a mostly frontal clip are seen as often as the frontal ones;
-- "yaw-mouth": evenly over yaw and, independently, over how open the mouth is (MOUTH_EDGES), so a person
-  who mostly keeps the mouth closed still shows the decoder their open mouths as often as the closed ones.
+- "yaw-mouth": each band of mouth opening (MOUTH_EDGES: closed, half open, open) gets an equal share, spread
+  within the band as "yaw" would, so a person who mostly keeps the mouth closed still shows the decoder their
+  open mouths as often as the closed ones.
 
 Batch `step` is drawn from a generator seeded by (seed, rank, step) alone, so the data a run sees
 does not depend on worker count, prefetching or where a resumed run restarted.
@@ -74,7 +75,8 @@ class FaceBank:
     @classmethod
     def concat(cls, banks: list["FaceBank"]) -> "FaceBank":
         """One bank of all the faces of `banks`, in order."""
-        return cls(*(np.concatenate([getattr(b, k) for b in banks]) for k in ("images", "aux", "groups", "yaw", "mouth")))
+        keys = ("images", "aux", "groups", "yaw", "mouth")
+        return cls(*(np.concatenate([getattr(b, k) for b in banks]) for k in keys))
 
 
 def face_aux(landmarks: np.ndarray, size: int, coverage: str) -> np.ndarray:
