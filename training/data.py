@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import signal
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import cv2
@@ -70,13 +70,12 @@ class FaceBank:
 
     def subset(self, idx: np.ndarray) -> "FaceBank":
         """The faces at `idx` as a new bank."""
-        return FaceBank(self.images[idx], self.aux[idx], self.groups[idx], self.yaw[idx], self.mouth[idx])
+        return FaceBank(*(getattr(self, f.name)[idx] for f in fields(self)))
 
     @classmethod
     def concat(cls, banks: list["FaceBank"]) -> "FaceBank":
         """One bank of all the faces of `banks`, in order."""
-        keys = ("images", "aux", "groups", "yaw", "mouth")
-        return cls(*(np.concatenate([getattr(b, k) for b in banks]) for k in keys))
+        return cls(*(np.concatenate([getattr(b, f.name) for b in banks]) for f in fields(cls)))
 
 
 def face_aux(landmarks: np.ndarray, size: int, coverage: str) -> np.ndarray:
