@@ -134,11 +134,3 @@ def test_adversarial_options_refuse_bad_numbers_in_one_line(option, value, messa
         main(["--out", "x", option, value])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip().splitlines() == [f"python -m training.train: error: {message} (see --help)"]
-
-
-def test_gan_swap_needs_the_discriminator_of_gan(faceset_a, faceset_b, tmp_path, capsys):
-    assert main(["--faceset-a", str(faceset_a), "--faceset-b", str(faceset_b), "--out", str(tmp_path / "r"),
-                 "--gan", "0", "--gan-swap", "0.02"]) == 2
-    assert one_error_line(capsys) == ("error: --gan-swap judges the swap with the discriminator of --gan: give --gan W "
-                                      "as well")
-    assert not (tmp_path / "r").exists()

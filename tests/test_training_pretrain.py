@@ -134,9 +134,6 @@ def test_bad_pools_get_one_line(pool_dir, faceset_b, data_dir, tmp_path, capsys)
     code = pretrain_main(["--facesets", str(pool_dir), "--out", str(tmp_path / "run"), "--steps", "1",
                           "--swap-mask", "1", *TINY])
     assert_one_line_error(code, capsys.readouterr().err, "python -m training.pretrain", "--swap-mask", "one decoder")
-    code = pretrain_main(["--facesets", str(pool_dir), "--out", str(tmp_path / "run"), "--steps", "1",
-                          "--gan", "0.02", "--gan-swap", "0.02", *TINY])
-    assert_one_line_error(code, capsys.readouterr().err, "python -m training.pretrain", "--gan-swap", "one decoder")
     assert not (tmp_path / "run").exists() and not (tmp_path / "r").exists()
 
 

@@ -81,10 +81,6 @@ class TrainConfig:
     gan_region: str = setting("face", "what the discriminator sees of B's faces: face (the landmark hull), or "
                               "no-features (the hull without the eyes and mouth, whose shape the swap takes from A)",
                               choices=GAN_REGIONS)
-    gan_swap: float = setting(0.0, "weight of an adversarial loss on the swap itself, in the --gan phase: decoder B's "
-                              "faces for A's codes (the codes held fixed), masked by A's landmark hull, judged by the "
-                              "same discriminator against B's real faces, which then also learns from them; 0: off",
-                              type=non_negative_float)
     true_face: float = setting(0.0, "weight of DeepFaceLab's true-face loss for the whole run: a discriminator "
                                "on the shared code tells A's codes from B's, and the encoder pays for B's codes it "
                                "can tell apart, so decoder B learns on codes like those of A's faces; 0: off",
@@ -156,13 +152,13 @@ PAIR_SAMPLING = "yaw-mouth"
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
-             "gan", "gan_share", "gan_region", "gan_swap", "true_face", "swap_mask", "weight_decay", "batch_size",
-             "workers", "threads", "device", "precision", "save_every", "preview_every", "log_every")
+             "gan", "gan_share", "gan_region", "true_face", "swap_mask", "weight_decay", "batch_size", "workers",
+             "threads", "device", "precision", "save_every", "preview_every", "log_every")
 
 # The settings every training command line offers, generated from the fields above.
 OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "gan", "gan_share",
-           "gan_region", "gan_swap", "true_face", "swap_mask", "sampling", "warmup_steps", "seed", "workers",
-           "threads", "device", "precision", "save_every", "preview_every", "log_every")
+           "gan_region", "true_face", "swap_mask", "sampling", "warmup_steps", "seed", "workers", "threads", "device",
+           "precision", "save_every", "preview_every", "log_every")
 
 
 def add_options(parser: argparse.ArgumentParser, names: tuple[str, ...] = OPTIONS) -> None:

@@ -102,10 +102,6 @@ def run_main(prog: str, description: str, argv: list[str] | None, pretrain: bool
                 cfg.init = str(checkpoint_path(path_of(args.init)))
         if cfg.pretrain and cfg.true_face:
             raise TrainError("--true-face tells A's codes from B's: pretraining has one pool on both sides")
-        if cfg.gan_swap and not cfg.gan:
-            raise TrainError("--gan-swap judges the swap with the discriminator of --gan: give --gan W as well")
-        if cfg.pretrain and cfg.gan_swap:
-            raise TrainError("--gan-swap judges decoder B on A's codes: pretraining has one decoder for both sides")
         if cfg.pretrain and cfg.swap_mask:
             raise TrainError("--swap-mask trains decoder B on A's codes: pretraining has one decoder for both sides")
     except USER_ERRORS as exc:

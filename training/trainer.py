@@ -39,16 +39,16 @@ from training.monitor import PREVIEW_FACES, TrainLog, evaluate, preview_grid, wr
 class PairTrainer(nn.Module):
     """One forward for a training step: A and B batches through the shared encoder together, then each decoder
     (with `shared_decoder`, both through decoder A: pretraining). With `codes`, the shared codes of A and B come
-    out too (for the true-face loss); with `swap_mask`, or `swap` asked of one forward, decoder B's face and mask
-    for A's codes, the codes detached (the swap itself, for the swap-mask and swap adversarial losses)."""
+    out too (for the true-face loss); with `swap_mask`, decoder B's mask for A's codes, the codes detached (the
+    swap's own mask, for the swap-mask loss)."""
 
     def __init__(self, model: SwapModel, shared_decoder: bool = False, codes: bool = False, swap_mask: bool = False):
         super().__init__()
         self.model, self.shared_decoder, self.codes, self.swap_mask = model, shared_decoder, codes, swap_mask
 
-    def forward(self, xa: torch.Tensor, xb: torch.Tensor, swap: bool = False):
+    def forward(self, xa: torch.Tensor, xb: torch.Tensor):
         """((face A', mask A), (face B', mask B), extra) for batches of A and B faces; `extra` holds "codes"
-        (code A, code B) and "swap" (the swap's (N, 3, R, R) face and (N, 1, R, R) mask) where asked for."""
+        (code A, code B) and "swap_mask" (N, 1, R, R) where asked for."""
         if self.shared_decoder:
             face, mask = self.model.decoder_a(self.model.encoder(torch.cat([xa, xb])))
             return (*zip(face.split([len(xa), len(xb)]), mask.split([len(xa), len(xb)])), {})
@@ -56,8 +56,8 @@ class PairTrainer(nn.Module):
         extra = {}
         if self.codes:
             extra["codes"] = za, zb
-        if self.swap_mask or swap:
-            extra["swap"] = self.model.decoder_b(za.detach())
+        if self.swap_mask:
+            extra["swap_mask"] = self.model.decoder_b(za.detach())[1]
         return self.model.decoder_a(za), self.model.decoder_b(zb), extra
 
 
@@ -146,8 +146,7 @@ def amp_dtype_for(precision: str, device: torch.device) -> torch.dtype | None:
 
 def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device, loss_cfg: LossConfig,
                lr_dropout: float = 1.0, amp_dtype=None, scaler=None, adversary: Adversary | None = None,
-               code_adversary: Adversary | None = None, swap_mask: float = 0.0,
-               gan_swap: float = 0.0) -> tuple[dict, dict]:
+               code_adversary: Adversary | None = None, swap_mask: float = 0.0) -> tuple[dict, dict]:
     """One optimisation step on a batch pair; returns the A and B loss terms (tensors).
 
     With `lr_dropout` below 1, each weight keeps its update with that probability (learning-rate
@@ -156,42 +155,36 @@ def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device,
     one step of its own on the same faces (both masked by B's landmark hull, without the eyes and mouth with
     region "no-features"). With a `code_adversary` (the trainer then returns the codes too), B's codes pay its
     generator loss for looking unlike A's, and it then takes one step on both. With `swap_mask` (the trainer then
-    returns the swap too), decoder B's mask for A's codes pays an MSE against A's landmark hull, at that
-    weight. With `gan_swap` and an `adversary`, the swap itself (decoder B's faces for A's codes, masked by A's
-    hull) pays the adversary's generator loss at that weight, and the discriminator learns from it as a fake too.
-    The networks run in `amp_dtype` under autocast (None: float32); the losses in float32.
+    returns the swap's mask too), decoder B's mask for A's codes pays an MSE against A's landmark hull, at that
+    weight. The networks run in `amp_dtype`
+    under autocast (None: float32); the losses in float32.
     """
     x = {k: v.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last) for k, v in batch.items()}
 
     def autocast():
         return torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
 
-    swap_adversarial = adversary is not None and gan_swap > 0
     with autocast():
-        out = trainer(x["a_input"], x["b_input"], swap=swap_adversarial)
+        out = trainer(x["a_input"], x["b_input"])
     (face_a, mask_a), (face_b, mask_b), extra = out
     loss_a = face_loss(face_a.float(), mask_a.float(), x["a_target"], x["a_aux"], loss_cfg)
     loss_b = face_loss(face_b.float(), mask_b.float(), x["b_target"], x["b_aux"], loss_cfg)
     loss = loss_a["total"] + loss_b["total"]
     if adversary is not None:
-        hull = judged_region(x["b_aux"], adversary.region)
+        hull = x["b_aux"][:, :1]
+        if adversary.region == "no-features":  # eyes and mouth keep A's shape: the reconstruction loss alone
+            hull = hull * (1.0 - x["b_aux"][:, 1:2])
         fake, real = face_b.float() * hull, x["b_target"] * hull
         with autocast():
             loss_b["gan"] = generator_loss(adversary.module, fake)
         loss = loss + adversary.weight * loss_b["gan"]
-        if swap_adversarial:
-            swapped = extra["swap"][0].float() * judged_region(x["a_aux"], adversary.region)
-            with autocast():
-                loss_b["gan_swap"] = generator_loss(adversary.module, swapped)
-            loss = loss + gan_swap * loss_b["gan_swap"]
-            fake = torch.cat([fake, swapped])
     if code_adversary is not None:
         code_a, code_b = extra["codes"]
         with autocast():
             loss_b["true_face"] = generator_loss(code_adversary.module, code_b)
         loss = loss + code_adversary.weight * loss_b["true_face"]
     if swap_mask:
-        loss_b["swap_mask"] = F.mse_loss(extra["swap"][1].float(), x["a_aux"][:, :1])
+        loss_b["swap_mask"] = F.mse_loss(extra["swap_mask"].float(), x["a_aux"][:, :1])
         loss = loss + swap_mask * loss_b["swap_mask"]
     optimizer.zero_grad(set_to_none=True)
     params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
@@ -213,14 +206,6 @@ def train_step(trainer: nn.Module, optimizer, batch: dict, device: torch.device,
     if code_adversary is not None:
         loss_b["code_discriminator"] = code_adversary.step(code_a.detach(), code_b, autocast)
     return loss_a, loss_b
-
-
-def judged_region(aux: torch.Tensor, region: str) -> torch.Tensor:
-    """The part of the faces the patch discriminator sees, from their (N, 2, R, R) [hull, eyes+mouth] masks: the
-    landmark hull, without the eyes and mouth for region "no-features" (their shape is A's: the reconstruction
-    loss alone draws them)."""
-    hull = aux[:, :1]
-    return hull * (1.0 - aux[:, 1:2]) if region == "no-features" else hull
 
 
 # ---------------------------------------------------------------------------------------------- the schedule
@@ -505,7 +490,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
                         adversarial = anyone(adversarial_at(cfg, clock.fraction(step)), cluster, device)
                     loss_a, loss_b = train_step(trainer, optimizer, batch, device, cfg.loss, cfg.lr_dropout,
                                                 amp_dtype, scaler, adversary if adversarial else None,
-                                                code_adversary, cfg.swap_mask, cfg.gan_swap)
+                                                code_adversary, cfg.swap_mask)
                     step += 1
                     if report and (step % cfg.log_every == 0 or step == cfg.steps):
                         report.losses(step, lr, warp, loss_a, loss_b)
