@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -169,21 +168,6 @@ def test_batches_depend_only_on_seed_rank_and_step():
     first = augment_face(rng, bank.images[pick], bank.aux[pick], AugmentConfig())[0]
     want = torch.from_numpy(first[..., ::-1] * np.float32(1 / 255)).permute(2, 0, 1)
     assert torch.equal(late_first["a_input"][0], want)
-
-
-def test_b_faces_flip_by_their_own_probability():
-    """--flip-b: B's faces take their own flip probability, A's keep the shared augmentation's."""
-    images = np.zeros((6, R, R, 3), np.uint8)
-    images[:, :, : R // 2] = 200  # bright left half: a flip moves it right
-    bank = FaceBank(images, np.zeros((6, R, R, 2), np.uint8))
-    still = AugmentConfig(rotation=0, scale=0, shift=0, brightness=0, contrast=0, saturation=0, white_balance=0,
-                          warp=False, flip=1.0)
-    for step in range(3):
-        batch = PairBatches(bank, bank, 4, still, seed=0, augment_b=replace(still, flip=0.0))[step]
-        a_left, b_left = (batch[k][..., : R // 4].mean().item() for k in ("a_input", "b_input"))
-        assert a_left < 0.1 and b_left > 0.7  # A flipped every time, B never
-    assert torch.equal(PairBatches(bank, bank, 4, still, seed=0)[0]["b_input"],
-                       PairBatches(bank, bank, 4, still, seed=0, augment_b=still)[0]["b_input"])
 
 
 def test_a_cpu_trainer_makes_its_batches_itself_and_a_gpu_one_has_loader_processes():

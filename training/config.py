@@ -93,8 +93,6 @@ class TrainConfig:
     sampling: str = setting("uniform", "how faces are drawn: uniform; evenly over head yaw; or yaw-mouth, evenly over "
                             "yaw and over how open the mouth is (default yaw-mouth for a pair, uniform when a side "
                             "is a pool)", choices=SAMPLINGS)
-    flip_b: float = setting(0.5, "probability of a horizontal flip of each of B's faces (A's: 0.5); a face's "
-                            "asymmetries (a hair parting, a crooked smile) are part of who it is", type=share)
     seed: int = setting(0, "random seed", type=non_negative_int)
     workers: int | None = setting(None, "data loading processes (default 0 on a CPU: batches are made in "
                                   "the trainer's process; up to 8 on a GPU)", type=non_negative_int)
@@ -154,13 +152,13 @@ PAIR_SAMPLING = "yaw-mouth"
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
-             "gan", "gan_share", "gan_region", "true_face", "swap_mask", "flip_b", "weight_decay", "batch_size",
-             "workers", "threads", "device", "precision", "save_every", "preview_every", "log_every")
+             "gan", "gan_share", "gan_region", "true_face", "swap_mask", "weight_decay", "batch_size", "workers",
+             "threads", "device", "precision", "save_every", "preview_every", "log_every")
 
 # The settings every training command line offers, generated from the fields above.
 OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "gan", "gan_share",
-           "gan_region", "true_face", "swap_mask", "sampling", "flip_b", "warmup_steps", "seed", "workers", "threads",
-           "device", "precision", "save_every", "preview_every", "log_every")
+           "gan_region", "true_face", "swap_mask", "sampling", "warmup_steps", "seed", "workers", "threads", "device",
+           "precision", "save_every", "preview_every", "log_every")
 
 
 def add_options(parser: argparse.ArgumentParser, names: tuple[str, ...] = OPTIONS) -> None:

@@ -192,19 +192,16 @@ class PairBatches(Dataset):
 
     Each batch holds float32 NCHW tensors (channels_last in memory, as the trainer's networks take them) ready for
     the network: `a_input`, `a_target` (RGB in [0, 1]) and `a_aux` (hull mask, eyes + mouth in [0, 1]), and the
-    same for B. Faces are drawn with `weights_a` / `weights_b` (None: uniformly); B's are augmented by `augment_b`
-    where given, else like A's.
+    same for B. Faces are drawn with `weights_a` / `weights_b` (None: uniformly).
     """
 
     def __init__(self, bank_a: FaceBank, bank_b: FaceBank, batch_size: int, augment: AugmentConfig,
-                 seed: int, rank: int = 0, weights_a: np.ndarray | None = None, weights_b: np.ndarray | None = None,
-                 augment_b: AugmentConfig | None = None):
+                 seed: int, rank: int = 0, weights_a: np.ndarray | None = None, weights_b: np.ndarray | None = None):
         # Shared-memory tensors reach worker processes as handles, not copies.
         self.banks = tuple((torch.from_numpy(b.images).share_memory_(), torch.from_numpy(b.aux).share_memory_())
                            for b in (bank_a, bank_b))
         self.weights = (weights_a, weights_b)
-        self.augments = (augment, augment if augment_b is None else augment_b)
-        self.batch_size, self.seed, self.rank = batch_size, seed, rank
+        self.batch_size, self.augment, self.seed, self.rank = batch_size, augment, seed, rank
 
     def __len__(self) -> int:
         return 2 ** 62  # indexed by step; the sampler decides where to stop
@@ -212,13 +209,13 @@ class PairBatches(Dataset):
     def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.rank, step])
         batch = {}
-        for name, (images, aux), weights, augment in zip("ab", self.banks, self.weights, self.augments):
+        for name, (images, aux), weights in zip("ab", self.banks, self.weights):
             images, aux = images.numpy(), aux.numpy()
             if weights is None:
                 picks = rng.integers(0, len(images), size=self.batch_size)
             else:
                 picks = rng.choice(len(images), size=self.batch_size, p=weights)
-            faces = [augment_face(rng, images[i], aux[i], augment, rgb=True) for i in picks]
+            faces = [augment_face(rng, images[i], aux[i], self.augment, rgb=True) for i in picks]
             inputs, targets, masks = (np.stack([f[k] for f in faces]) for k in range(3))
             for key, pixels in (("input", inputs), ("target", targets), ("aux", masks)):
                 batch[f"{name}_{key}"] = _channels_last(pixels)

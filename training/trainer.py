@@ -479,9 +479,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
             warp, running = warps_at(cfg, clock.fraction(step)), True
             adversarial = False
             while running:  # one pass per augmentation phase: warped, then (for the last share) unwarped
-                augment = replace(cfg.augment, warp=warp)
-                batches = PairBatches(data.train_a, data.train_b, cfg.batch_size, augment, cfg.seed, cluster.rank,
-                                      data.weights_a, data.weights_b, augment_b=replace(augment, flip=cfg.flip_b))
+                batches = PairBatches(data.train_a, data.train_b, cfg.batch_size, replace(cfg.augment, warp=warp),
+                                      cfg.seed, cluster.rank, data.weights_a, data.weights_b)
                 running = False
                 for batch in batch_loader(batches, step, cfg.steps, workers, pin_memory=cuda):
                     lr = learning_rate(cfg, step, clock.fraction(step))
