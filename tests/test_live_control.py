@@ -231,6 +231,9 @@ def test_the_page_in_a_real_browser_acts_on_the_running_loop(models_dir, data_di
             page.wait_for_function("document.getElementById('model-line').textContent.startsWith('flat.onnx (running')",
                                    timeout=30_000)
             switched = written()
+            deadline = time.monotonic() + 60
+            while written() < switched + 10 and time.monotonic() < deadline:  # the new model's frames reach the sink
+                time.sleep(0.05)  # before the opacity changes, on a machine where the switch stalled the loop
             page.evaluate("e => { e.value = '0'; e.dispatchEvent(new Event('input')); }", page.query_selector("#opacity"))
             page.wait_for_function("document.querySelector('output[for=opacity]').textContent === '0'")
             time.sleep(0.5)  # the state reply comes back within a frame or two
