@@ -57,9 +57,45 @@ def test_a_pair_starts_from_the_pretrained_weights(tiny_pretrain, faceset_a, fac
     assert pair["config"]["init_fresh"] == fresh and pair["config"]["no_warp_share"] == 0.2  # the pair default
     anew = {"none": (), "inter": ("encoder.bottleneck.", "encoder.expand.", "encoder.up."),
             "decoder_b": ("decoder_b.",)}[fresh]
+    wide = [round(1.5 * c) for c in pretrained["model_config"]["dec_channels"]]  # a fast pair's decoder B drawn anew
+    assert pair["model_config"]["dec_b_channels"] == (wide if fresh == "decoder_b" else [])
     for key, weight in pretrained["model"].items():  # one step at a negligible learning rate moved nothing
-        kept = torch.allclose(pair["model"][key], weight, atol=1e-6)
+        mine = pair["model"][key]
+        kept = mine.shape == weight.shape and torch.allclose(mine, weight, atol=1e-6)
         assert kept == (not key.startswith(anew) if anew else True), key  # what --init-fresh names is drawn anew
+
+
+def test_a_wider_decoder_b_starts_from_the_pretrained_run_and_exports(tiny_pretrain, faceset_a, faceset_b, tmp_path,
+                                                                     capsys):
+    """--decoder-b-width widens only the decoder drawn anew: the encoder and decoder A come from the pretrained run,
+    the exported A->B model runs, and a run that would keep the pretrained decoder B refuses it in one line."""
+    import onnxruntime as ort
+
+    from export.onnx_export import export_checkpoint
+
+    run_dir, _ = tiny_pretrain
+    out = tmp_path / "wide"
+    assert train_main(["--faceset-a", str(faceset_a), "--faceset-b", str(faceset_b), "--out", str(out),
+                       "--init", str(run_dir), "--decoder-b-width", "2", "--steps", "1", "--lr", "1e-12", *TINY]) == 0
+    capsys.readouterr()
+    pretrained, pair = load_checkpoint(run_dir), load_checkpoint(out)
+    narrow, wide = pretrained["model_config"], pair["model_config"]
+    assert narrow["dec_b_channels"] == [] and wide["dec_b_channels"] == [2 * c for c in narrow["dec_channels"]]
+    assert wide["dec_channels"] == narrow["dec_channels"]
+    for key, weight in pretrained["model"].items():
+        if not key.startswith("decoder_b."):
+            assert torch.allclose(pair["model"][key], weight, atol=1e-6), key
+    assert pair["model"]["decoder_b.head.weight"].shape[1] == 2 * pretrained["model"]["decoder_b.head.weight"].shape[1]
+    result = export_checkpoint(out, tmp_path / "wide.onnx")
+    contract = result.contract
+    session = ort.InferenceSession(str(tmp_path / "wide.onnx"), providers=["CPUExecutionProvider"])
+    face, mask = session.run([contract.face_output, contract.mask_output],
+                             {contract.input_name: np.random.rand(1, 3, 64, 64).astype(np.float32)})
+    assert face.shape == (1, 3, 64, 64) and mask.shape == (1, 1, 64, 64) and contract.resolution == 64
+    code = train_main(["--faceset-a", str(faceset_a), "--faceset-b", str(faceset_b), "--out", str(tmp_path / "keep"),
+                       "--init", str(run_dir), "--init-fresh", "none", "--decoder-b-width", "2", "--steps", "1", *TINY])
+    assert_one_line_error(code, capsys.readouterr().err, "python -m training.train", "--init", "another network")
+    assert not (tmp_path / "keep" / "checkpoint.pt").exists()
 
 
 def test_init_refuses_another_network_and_an_incomplete_run(tiny_pretrain, faceset_a, faceset_b, tmp_path, capsys):
@@ -106,6 +142,14 @@ def test_defaults_differ_for_a_pair_a_pool_and_pretraining(pool_dir, faceset_a, 
     assert (pool.sampling, pool.gan, pool.swap_mask) == ("uniform", 0.0, 1.0)
     assert (pretrain.gan, pretrain.swap_mask, pretrain.no_warp_share) == (0.0, 0.0, 0.0)
     assert new_run_config([pool_dir], faceset_b, "fast", 0.25, 64, swap_mask=0.0).swap_mask == 0.0
+    # decoder B is wider only where it is drawn anew beside pretrained weights, in a pair, unless told otherwise
+    decoder_b = lambda *a, **k: new_run_config(*a, **k).model_config["dec_b_channels"]  # noqa: E731
+    assert decoder_b(faceset_a, faceset_b, "fast", 1.0, 128, from_init=True) == [96, 48]
+    assert decoder_b(faceset_a, faceset_b, "fast", 1.0, 128) == []
+    assert decoder_b(faceset_a, faceset_b, "fast", 1.0, 128, from_init=True, init_fresh="inter") == []
+    assert decoder_b(faceset_a, faceset_b, "fast", 1.0, 128, from_init=True, decoder_b_width=1.0) == []
+    assert decoder_b([pool_dir], faceset_b, "fast", 1.0, 128, from_init=True) == []
+    assert decoder_b(faceset_a, faceset_b, "hd", from_init=True) == []
 
 
 def test_bad_pools_get_one_line(pool_dir, faceset_b, data_dir, tmp_path, capsys):

@@ -9,7 +9,8 @@ crop by 16, squeezes it through a dense bottleneck (`latent`), and expands it ba
 Each decoder upsamples that map; its heads then predict a face (3 channels, RGB in [0, 1]) and a
 mask (1 channel in [0, 1]) as sub-pixel convolutions (`head_scale` x `head_scale` blocks), so no
 full-resolution feature map is ever computed.
-Swapping is encoder + the *other* decoder: `model.path("a2b")` is what gets exported.
+Swapping is encoder + the *other* decoder: `model.path("a2b")` is what gets exported. Decoder B may be wider
+than decoder A (`dec_b_channels`): a pair started from a pretrained run draws it anew, so its width is free.
 
 `python -m training.model` prints every preset's parameter count and the MACs of its A->B path.
 """
@@ -35,6 +36,12 @@ class ModelConfig:
     res_blocks: int = 1                                 # residual blocks after each decoder upscale
     unshuffle: int = 1    # space-to-depth on the input: the encoder starts at resolution / unshuffle
     head_scale: int = 2   # the heads predict head_scale x head_scale blocks: the decoder stops at resolution / this
+    dec_b_channels: tuple[int, ...] = ()                # decoder B's own upscale widths; () = dec_channels
+
+    @property
+    def decoder_b_channels(self) -> tuple[int, ...]:
+        """The upscale widths of decoder B, the swap path's decoder."""
+        return self.dec_b_channels or self.dec_channels
 
     def to_dict(self) -> dict:
         """Plain-JSON form (lists, ints) for checkpoints and model metadata."""
@@ -70,14 +77,18 @@ INIT_FRESH = {"none": (), "inter": ("encoder.bottleneck.", "encoder.expand.", "e
               "decoder_b": ("decoder_b.",)}
 
 
-def scale_config(cfg: ModelConfig, width: float = 1.0, resolution: int | None = None) -> ModelConfig:
-    """`cfg` with every channel count and the latent width multiplied by `width`, optionally at another resolution."""
-    def ch(c: int) -> int:
-        return max(4, int(round(c * width)))
+def scale_config(cfg: ModelConfig, width: float = 1.0, resolution: int | None = None,
+                 decoder_b_width: float = 1.0) -> ModelConfig:
+    """`cfg` with every channel count and the latent width multiplied by `width`, optionally at another resolution;
+    decoder B's upscale widths are multiplied by `decoder_b_width` as well."""
+    def ch(c: int, by: float = 1.0) -> int:
+        return max(4, int(round(c * width * by)))
 
+    dec_b = tuple(ch(c, decoder_b_width) for c in cfg.decoder_b_channels)
+    dec = tuple(ch(c) for c in cfg.dec_channels)
     return replace(cfg, resolution=resolution or cfg.resolution, enc_channels=tuple(ch(c) for c in cfg.enc_channels),
-                   latent=ch(cfg.latent), inter_channels=ch(cfg.inter_channels),
-                   dec_channels=tuple(ch(c) for c in cfg.dec_channels))
+                   latent=ch(cfg.latent), inter_channels=ch(cfg.inter_channels), dec_channels=dec,
+                   dec_b_channels=() if dec_b == dec else dec_b)
 
 
 def _conv(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Conv2d:
@@ -138,11 +149,11 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """One identity's decoder: upscales to resolution / head_scale, then sub-pixel face and mask heads."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, channels: tuple[int, ...] | None = None):
         super().__init__()
         cin = cfg.inter_channels
         blocks = []
-        for cout in cfg.dec_channels:
+        for cout in channels or cfg.dec_channels:
             blocks.append(Upscale(cin, cout))
             blocks += [ResBlock(cout) for _ in range(cfg.res_blocks)]
             cin = cout
@@ -166,10 +177,12 @@ class SwapModel(nn.Module):
             raise ValueError(f"resolution {cfg.resolution} does not fit a {cfg.unshuffle}x unshuffle, "
                              f"{len(cfg.enc_channels)} downscales, {len(cfg.dec_channels)} + 1 upscales and a "
                              f"{cfg.head_scale}x head")
+        if len(cfg.decoder_b_channels) != len(cfg.dec_channels):
+            raise ValueError(f"decoder B has {len(cfg.decoder_b_channels)} upscales, decoder A {len(cfg.dec_channels)}")
         self.config = cfg
         self.encoder = Encoder(cfg)
         self.decoder_a = Decoder(cfg)
-        self.decoder_b = Decoder(cfg)
+        self.decoder_b = Decoder(cfg, cfg.decoder_b_channels)
 
     def forward(self, x: torch.Tensor, identity: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode `x` (N, 3, R, R, RGB in [0, 1]) and decode it as `identity` ('a' or 'b')."""
@@ -180,8 +193,7 @@ class SwapModel(nn.Module):
         """Load another run's weights (`state`), keeping this model's own random weights for the parts that `fresh`
         names in INIT_FRESH."""
         own = {k: v.clone() for k, v in self.state_dict().items() if k.startswith(INIT_FRESH[fresh])}  # (): none
-        self.load_state_dict(state)
-        self.load_state_dict(own, strict=False)
+        self.load_state_dict({**{k: v for k, v in state.items() if not k.startswith(INIT_FRESH[fresh])}, **own})
 
     def path(self, direction: str = "a2b") -> "SwapPath":
         """The inference path for `direction` ('a2b': encoder + decoder B, 'b2a': encoder + decoder A)."""
@@ -217,9 +229,15 @@ def count_macs(module: nn.Module, resolution: int) -> int:
 
 
 def describe_presets() -> list[str]:
-    """One line per preset: resolution, parameters (all, and of the A->B path) and A->B GMAC."""
+    """One line per preset: resolution, parameters (all, and of the A->B path) and A->B GMAC; and one per preset
+    whose pairs started from a pretrained run get a wider decoder B."""
+    from training.config import PAIR_DECODER_B_WIDTH  # the training default; config imports this module
+
+    networks = list(PRESETS.items())
+    networks += [(f"{name}, a pair from --init (decoder B {wide:g}x)", scale_config(PRESETS[name], 1.0, None, wide))
+                 for name, wide in PAIR_DECODER_B_WIDTH.items()]
     lines = []
-    for name, cfg in PRESETS.items():
+    for name, cfg in networks:
         with torch.device("meta"):  # shapes only, no memory for the weights
             model = SwapModel(cfg)
         a2b = model.path("a2b")

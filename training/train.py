@@ -18,8 +18,8 @@ from pathlib import Path
 from faces.cli import INTERRUPTED, OneLineParser, add_setting_options, fail, given_settings, positive_float, positive_int, \
     report_full_disks
 from training.checkpoint import CheckpointError, checkpoint_path, load_checkpoint
-from training.config import INIT_OPTIONS, TrainConfig, TrainError, add_options, check_init, model_config_for, \
-    new_run_config, path_of, resumed_config, settings_from
+from training.config import INIT_OPTIONS, PAIR_DECODER_B_WIDTH, TrainConfig, TrainError, add_options, check_init, \
+    model_config_for, new_run_config, path_of, resumed_config, settings_from
 from training.faceset import FacesetError
 from training.model import PRESETS
 
@@ -40,6 +40,11 @@ def build_parser(prog: str, description: str, pretrain: bool = False) -> OneLine
         p.add_argument("--init", metavar="RUN", help="start from the weights of this run (e.g. a pretrained one; "
                                                      "same preset, width and resolution)")
         add_setting_options(p, TrainConfig, INIT_OPTIONS)
+        p.add_argument("--decoder-b-width", type=positive_float, metavar="X",
+                       help="scale decoder B's channel counts (after --width): decoder B, the swap path's decoder, is "
+                            "drawn anew from an --init run, so it may be wider than the pretrained one (default: "
+                            + ", ".join(f"{w:g} for a {name} pair from --init" for name, w in PAIR_DECODER_B_WIDTH.items())
+                            + ", else 1)")
         p.add_argument("--name-a", metavar="NAME", help="name of A (default: the faceset or pool folder name)")
         p.add_argument("--name-b", metavar="NAME", help="name of B (default: the faceset folder name)")
     p.add_argument("--preset", choices=sorted(PRESETS), help="network size (default fast; a resumed run keeps its own)")
@@ -70,9 +75,10 @@ def run_main(prog: str, description: str, argv: list[str] | None, pretrain: bool
             if bool(ckpt["config"].get("pretrain")) != pretrain:
                 other = "training.pretrain" if ckpt["config"].get("pretrain") else "training.train"
                 raise TrainError(f"{checkpoint_path(args.out)} is a {other} run: resume it with python -m {other}")
-            wants_other_net = args.width != 1.0 or args.resolution is not None
-            model_cfg = model_config_for(args.preset or ckpt["preset"], args.width, args.resolution) \
-                if wants_other_net else None
+            decoder_b_width = getattr(args, "decoder_b_width", None) or 1.0
+            wants_other_net = args.width != 1.0 or args.resolution is not None or decoder_b_width != 1.0
+            model_cfg = model_config_for(args.preset or ckpt["preset"], args.width, args.resolution,
+                                         decoder_b_width) if wants_other_net else None
             side_a = args.facesets if pretrain else args.faceset_a
             side_b = args.facesets if pretrain else args.faceset_b
             cfg = resumed_config(ckpt, str(checkpoint_path(args.out)), args.preset, side_a, side_b, model_cfg,
@@ -93,7 +99,8 @@ def run_main(prog: str, description: str, argv: list[str] | None, pretrain: bool
                     raise TrainError("a new run needs --faceset-a and --faceset-b")
                 sides, names = (args.faceset_a, args.faceset_b), (args.name_a, args.name_b)
             cfg = new_run_config(*sides, args.preset or "fast", args.width, args.resolution, names,
-                                 pretrain=pretrain, **settings, **length)
+                                 pretrain=pretrain, decoder_b_width=getattr(args, "decoder_b_width", None),
+                                 from_init=bool(getattr(args, "init", None)), **settings, **length)
             if not pretrain and not args.init and "init_fresh" in settings:
                 raise TrainError("--init-fresh says what of an --init run starts anew: it needs --init RUN")
             if not pretrain and args.init:
