@@ -19,7 +19,7 @@ from training.checkpoint import CheckpointError
 from training.data import SAMPLINGS, check_alike, find_facesets
 from training.faceset import Faceset, FacesetError
 from training.losses import LossConfig
-from training.model import INIT_FRESH, PRESETS, ModelConfig, SwapModel, scale_config
+from training.model import INIT_FRESH, PAIR_DECODER_B_WIDTH, PRESETS, ModelConfig, SwapModel, scale_config
 
 LR_SCHEDULES = ("constant", "cosine")
 GAN_REGIONS = ("face", "no-features")
@@ -150,12 +150,6 @@ POOL_SWAP_MASK = 1.0
 # quality_bench, 30 CPU-minutes from a pretrained run): B's faceset mostly keeps its mouth closed.
 PAIR_SAMPLING = "yaw-mouth"
 
-# How much wider than the preset's decoder B is, for a pair started from a pretrained run with decoder B drawn anew
-# (the other weights come from that run, so only decoder B can change shape). For the fast pair 1.5x (0.75 GMAC A->B
-# against 0.42) brought the swap nearer B in the same 30 CPU-minutes, at 12% fewer steps (distance to B 0.414 and
-# 0.454 against 0.454 and 0.514, two seeds; mouth 0.90 and 0.95; quality_bench from the 7,200-step pretraining).
-# From random weights it was not measured, so a pair from scratch keeps the preset's.
-PAIR_DECODER_B_WIDTH = {"fast": 1.5}
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",

@@ -18,10 +18,10 @@ from pathlib import Path
 from faces.cli import INTERRUPTED, OneLineParser, add_setting_options, fail, given_settings, positive_float, positive_int, \
     report_full_disks
 from training.checkpoint import CheckpointError, checkpoint_path, load_checkpoint
-from training.config import INIT_OPTIONS, PAIR_DECODER_B_WIDTH, TrainConfig, TrainError, add_options, check_init, \
-    model_config_for, new_run_config, path_of, resumed_config, settings_from
+from training.config import INIT_OPTIONS, TrainConfig, TrainError, add_options, check_init, model_config_for, \
+    new_run_config, path_of, resumed_config, settings_from
 from training.faceset import FacesetError
-from training.model import PRESETS
+from training.model import PAIR_DECODER_B_WIDTH, PRESETS
 
 USER_ERRORS = (TrainError, FacesetError, CheckpointError)
 
