@@ -150,7 +150,6 @@ POOL_SWAP_MASK = 1.0
 # quality_bench, 30 CPU-minutes from a pretrained run): B's faceset mostly keeps its mouth closed.
 PAIR_SAMPLING = "yaw-mouth"
 
-
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
              "gan", "gan_share", "gan_region", "true_face", "swap_mask", "weight_decay", "batch_size", "workers",
@@ -271,12 +270,12 @@ def check_init(cfg: TrainConfig, init: dict, source: str) -> None:
     """Raise TrainError (one line) unless the loaded run `init` can start `cfg`'s run: same network, same crops."""
     init_cfg = init["config"]
     own, theirs = ModelConfig.from_dict(cfg.model_config), ModelConfig.from_dict(init["model_config"])
-    if replace(theirs, dec_b_channels=own.dec_b_channels) == own != theirs \
-            and "decoder_b." not in INIT_FRESH[cfg.init_fresh]:  # decoder B drawn anew may have its own width
+    same_but_decoder_b = replace(theirs, dec_b_channels=own.dec_b_channels) == own
+    if same_but_decoder_b and own != theirs and "decoder_b." not in INIT_FRESH[cfg.init_fresh]:  # B anew: any width
         raise TrainError(f"--init {source} has another network: its decoder B is {list(theirs.decoder_b_channels)} "
                          f"wide, this run's {list(own.decoder_b_channels)}; a wider decoder B needs --init-fresh "
                          f"decoder_b (drawn anew)")
-    if replace(theirs, dec_b_channels=own.dec_b_channels) != own:
+    if not same_but_decoder_b:
         raise TrainError(f"--init {source} is a {init['preset']} run at {init_cfg.get('resolution')} px with another "
                          f"network; this run is {cfg.preset} at {cfg.resolution} px (pretrain with the same --preset, "
                          f"--width and --resolution)")
