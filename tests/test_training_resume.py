@@ -39,14 +39,16 @@ def test_resumed_run_repeats_the_uninterrupted_losses(faceset_a, faceset_b, tmp_
 
 
 def test_resumed_adversarial_run_repeats_the_uninterrupted_losses(faceset_a, faceset_b, tmp_path):
-    gan = dict(gan=0.1, gan_share=1.0, true_face=0.05, swap_mask=0.5, workers=0)  # both discriminators
+    gan = dict(gan=0.1, gan_share=1.0, true_face=0.05, swap_mask=0.5, workers=0,  # both discriminators
+               gan_patch=18, target_warp="fine")  # a shallower patch discriminator; targets from 2x the faces
     whole = train(small_config(faceset_a, faceset_b, steps=8, **gan), tmp_path / "whole")
     train(small_config(faceset_a, faceset_b, steps=4, **gan), tmp_path / "split")
     ckpt = load_checkpoint(tmp_path / "split")
     assert {"discriminator", "discriminator_optimizer", "code_discriminator", "code_discriminator_optimizer"} <= set(ckpt)
+    assert sum(k.endswith(".weight") for k in ckpt["discriminator"]) == 3  # two stride-2 stages and the logits
     rest = train(resumed_config(ckpt, "split", steps=8), tmp_path / "split", ckpt)
     assert rest.history == whole.history[4:]  # the discriminators and their optimisers came back as they were
-    plain = train(small_config(faceset_a, faceset_b, steps=8, workers=0), tmp_path / "plain")
+    plain = train(small_config(faceset_a, faceset_b, steps=8, workers=0, target_warp="fine"), tmp_path / "plain")
     assert plain.history[0] == whole.history[0] and plain.history[-1] != whole.history[-1]
 
 

@@ -39,6 +39,31 @@ def test_no_warp_input_equals_target_and_warp_moves_only_the_input(face):
     assert 1.0 < diff < 40.0, diff
 
 
+def test_fine_targets_are_the_area_downscale_unmoved_and_keep_the_detail_a_resampling_at_r_blurs(faceset_a):
+    from training.data import load_bank
+    from training.faceset import Faceset
+
+    bank = load_bank(Faceset.load(faceset_a), R, fine=True)  # the faceset's 256 px crops hold 2R = 128 px faces
+    assert bank.fine.shape == (len(bank), 2 * R, 2 * R, 3) and load_bank(Faceset.load(faceset_a), R).fine is None
+    assert load_bank(Faceset.load(faceset_a), 256, fine=True).fine is None  # no crop twice that big: none
+    still = AugmentConfig(rotation=0.0, scale=0.0, shift=0.0, flip=0.0, brightness=0.0, contrast=0.0,
+                          saturation=0.0, white_balance=0.0, warp=False)
+    _, target, _ = augment_face(np.random.default_rng(0), bank.images[0], bank.aux[0], still, fine=bank.fine[0])
+    assert np.abs(target.astype(int) - bank.images[0]).max() <= 1  # unmoved: the area-downscaled face itself
+
+    def detail(x):
+        return cv2.Laplacian(cv2.cvtColor(x, cv2.COLOR_BGR2GRAY), cv2.CV_32F)[R // 4:-R // 4, R // 4:-R // 4].var()
+
+    moved = AugmentConfig(brightness=0.0, contrast=0.0, saturation=0.0, white_balance=0.0, warp=False)
+    ratios = []
+    for i in range(0, len(bank), max(1, len(bank) // 24)):
+        crop = augment_face(np.random.default_rng(i), bank.images[i], bank.aux[i], moved)[1]
+        fine = augment_face(np.random.default_rng(i), bank.images[i], bank.aux[i], moved, fine=bank.fine[i])[1]
+        assert np.abs(fine.astype(int) - crop).mean() < 4  # the same geometry
+        ratios.append(detail(crop) / detail(fine))
+    assert np.median(ratios) < 0.92, np.median(ratios)  # 0.83 measured
+
+
 def test_augmentation_is_a_pure_function_of_the_generator(face):
     image, aux = face
     a = augment_face(np.random.default_rng(7), image, aux, AugmentConfig())
@@ -242,6 +267,23 @@ def test_patch_discriminator_judges_patches_of_the_same_size_at_either_resolutio
         assert d(torch.rand(2, 3, resolution, resolution)).shape == (2, 1, grid, grid)
         assert sum(isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2) for m in d.modules()) == stages
     assert count_macs(PatchDiscriminator(128), 128) < 0.1e9  # a fifth of the fast A->B path's 0.5 GMAC
+
+
+def test_a_smaller_gan_patch_makes_a_shallower_discriminator_with_a_finer_logit_map():
+    from training.gan import PatchDiscriminator, patch_size, stages_for
+
+    assert [patch_size(n) for n in (1, 2, 3, 4)] == [8, 18, 38, 78]
+    assert stages_for(128, None) == stages_for(128, 38) == 3 and stages_for(256, None) == stages_for(256, 78) == 4
+    assert stages_for(128, 16) == stages_for(128, 18) == 2 and stages_for(128, 1000) == 6  # down to a 2 x 2 map
+    d = PatchDiscriminator(128, patch=18)
+    assert d(torch.rand(2, 3, 128, 128)).shape == (2, 1, 32, 32)
+    # the receptive field really is 18 px: a change at one pixel reaches only the logits whose patches hold it
+    x = torch.rand(1, 3, 128, 128)
+    y = x.clone()
+    y[..., 64, 64] += 0.5
+    changed = (d(y) - d(x)).abs()[0, 0] > 0
+    rows, cols = changed.nonzero(as_tuple=True)
+    assert changed.any() and (rows.max() - rows.min() + 1) * 4 <= 18 and (cols.max() - cols.min() + 1) * 4 <= 18
 
 
 def test_discriminator_learns_to_tell_detail_from_blur():

@@ -24,6 +24,7 @@ from training.model import INIT_FRESH, PAIR_DECODER_B_WIDTH, PRESETS, ModelConfi
 LR_SCHEDULES = ("constant", "cosine")
 GAN_REGIONS = ("face", "no-features")
 PRECISIONS = ("auto", "fp32", "bf16")
+TARGET_WARPS = ("crop", "fine")
 
 
 class TrainError(ValueError):
@@ -81,6 +82,9 @@ class TrainConfig:
     gan_region: str = setting("face", "what the discriminator sees of B's faces: face (the landmark hull), or "
                               "no-features (the hull without the eyes and mouth, whose shape the swap takes from A)",
                               choices=GAN_REGIONS)
+    gan_patch: int | None = setting(None, "the size in px of the face patches the discriminator judges, as its "
+                                    "receptive field (18, 38, 78, ...; default about 0.3 of the face: 38 px at 128 px)",
+                                    type=positive_int)
     true_face: float = setting(0.0, "weight of DeepFaceLab's true-face loss for the whole run: a discriminator "
                                "on the shared code tells A's codes from B's, and the encoder pays for B's codes it "
                                "can tell apart, so decoder B learns on codes like those of A's faces; 0: off",
@@ -93,6 +97,10 @@ class TrainConfig:
     sampling: str = setting("uniform", "how faces are drawn: uniform; evenly over head yaw; or yaw-mouth, evenly over "
                             "yaw and over how open the mouth is (default yaw-mouth for a pair, uniform when a side "
                             "is a pool)", choices=SAMPLINGS)
+    target_warp: str = setting("crop", "where each target face is resampled from: crop (the face at the training "
+                               "resolution, as the input; the bicubic resampling costs it about 13% of its fine "
+                               "detail) or fine (the faceset's crop at twice the resolution, averaged down: none)",
+                               choices=TARGET_WARPS)
     seed: int = setting(0, "random seed", type=non_negative_int)
     workers: int | None = setting(None, "data loading processes (default 0 on a CPU: batches are made in "
                                   "the trainer's process; up to 8 on a GPU)", type=non_negative_int)
@@ -152,12 +160,12 @@ PAIR_SAMPLING = "yaw-mouth"
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
-             "gan", "gan_share", "gan_region", "true_face", "swap_mask", "weight_decay", "batch_size", "workers",
+             "gan", "gan_share", "gan_region", "true_face", "swap_mask", "target_warp", "weight_decay", "batch_size", "workers",
              "threads", "device", "precision", "save_every", "preview_every", "log_every")
 
 # The settings every training command line offers, generated from the fields above.
 OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "gan", "gan_share",
-           "gan_region", "true_face", "swap_mask", "sampling", "warmup_steps", "seed", "workers", "threads", "device",
+           "gan_region", "gan_patch", "true_face", "swap_mask", "sampling", "target_warp", "warmup_steps", "seed", "workers", "threads", "device",
            "precision", "save_every", "preview_every", "log_every")
 
 

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from faces import hull_mask, mouth_open
 from faces.cli import progress_bar
 from faces.tensors import fit_crop
-from training.augment import AugmentConfig, augment_face
+from training.augment import AugmentConfig, augment_face, fine_face
 from training.faceset import INDEX_NAME, Faceset, FacesetError
 
 EYES_AND_MOUTH = (slice(36, 42), slice(42, 48), slice(48, 60))  # right eye, left eye, outer lips
@@ -48,7 +48,9 @@ class FaceBank:
     the source it came from (`groups`: one id per clip or photo), a yaw estimate (`yaw`, see `yaw_estimate`) and
     how open the mouth is (`mouth`, faces.mouth_open).
 
-    aux[..., 0] is the loss mask (the landmark hull, feathered); aux[..., 1] marks eyes and mouth.
+    aux[..., 0] is the loss mask (the landmark hull, feathered); aux[..., 1] marks eyes and mouth. `fine`, when
+    loaded: the faces at twice the resolution (N, 2R, 2R, 3), prefiltered (`augment.fine_face`), that the targets
+    are resampled from.
     """
 
     images: np.ndarray
@@ -56,6 +58,7 @@ class FaceBank:
     groups: np.ndarray | None = None  # None: all faces from one source
     yaw: np.ndarray | None = None     # None: all frontal
     mouth: np.ndarray | None = None   # None: all closed
+    fine: np.ndarray | None = None    # None: targets are resampled from `images`
 
     def __post_init__(self):
         if self.groups is None:
@@ -70,12 +73,13 @@ class FaceBank:
 
     def subset(self, idx: np.ndarray) -> "FaceBank":
         """The faces at `idx` as a new bank."""
-        return FaceBank(*(getattr(self, f.name)[idx] for f in fields(self)))
+        return FaceBank(*(None if getattr(self, f.name) is None else getattr(self, f.name)[idx] for f in fields(self)))
 
     @classmethod
     def concat(cls, banks: list["FaceBank"]) -> "FaceBank":
         """One bank of all the faces of `banks`, in order."""
-        return cls(*(np.concatenate([getattr(b, f.name) for b in banks]) for f in fields(cls)))
+        parts = [[getattr(b, f.name) for b in banks] for f in fields(cls)]
+        return cls(*(None if any(p is None for p in part) else np.concatenate(part) for part in parts))
 
 
 def face_aux(landmarks: np.ndarray, size: int, coverage: str) -> np.ndarray:
@@ -97,24 +101,31 @@ def yaw_estimate(landmarks: np.ndarray) -> float:
     return float((nose - (left + right) / 2) / max(abs(right - left), 1e-6))
 
 
-def load_bank(faceset: Faceset, resolution: int, progress: bool = False, group_base: int = 0) -> FaceBank:
+def load_bank(faceset: Faceset, resolution: int, progress: bool = False, group_base: int = 0,
+              fine: bool = False) -> FaceBank:
     """Read every face of `faceset`, resized to `resolution`, with its aux maps (`progress`: show a bar).
 
-    Faces get group ids from `group_base` up, one per source file (a clip, or a photo)."""
+    Faces get group ids from `group_base` up, one per source file (a clip, or a photo). `fine`: keep each face at
+    twice the resolution as well, for the targets, where the faceset's crops are that big."""
     n, scale = len(faceset), resolution / faceset.size
+    fine = fine and faceset.size >= 2 * resolution
+    fine_images = np.empty((n, 2 * resolution, 2 * resolution, 3), np.uint8) if fine else None
     images = np.empty((n, resolution, resolution, 3), np.uint8)
     aux = np.empty((n, resolution, resolution, 2), np.uint8)
     sources: dict[str, int] = {}
     groups, yaw, mouth = np.empty(n, np.int64), np.empty(n, np.float32), np.empty(n, np.float32)
     faces = progress_bar(range(n), f"loading {faceset.root.name}", unit="face", leave=False) if progress else range(n)
     for i in faces:
-        images[i] = fit_crop(faceset.read(i), resolution)
+        crop = faceset.read(i)
+        images[i] = fit_crop(crop, resolution)
+        if fine_images is not None:
+            fine_images[i] = fine_face(fit_crop(crop, 2 * resolution))
         landmarks = faceset.landmarks(i)
         aux[i] = face_aux(landmarks * scale, resolution, faceset.coverage)
         groups[i] = group_base + sources.setdefault(faceset.entries[i]["source"], len(sources))
         yaw[i] = yaw_estimate(landmarks)
         mouth[i] = mouth_open(landmarks)
-    return FaceBank(images, aux, groups, yaw, mouth)
+    return FaceBank(images, aux, groups, yaw, mouth, fine_images)
 
 
 def find_facesets(paths: list[str | Path]) -> list[Faceset]:
@@ -140,13 +151,13 @@ def find_facesets(paths: list[str | Path]) -> list[Faceset]:
     return found
 
 
-def load_facesets(facesets: list[Faceset], resolution: int, progress: bool = False) -> FaceBank:
-    """All faces of `facesets` in one bank (groups numbered across them)."""
+def load_facesets(facesets: list[Faceset], resolution: int, progress: bool = False, fine: bool = False) -> FaceBank:
+    """All faces of `facesets` in one bank (groups numbered across them; `fine`: see `load_bank`)."""
     banks, base = [], 0
     many = progress and len(facesets) > 1
     items = progress_bar(facesets, "loading facesets", unit="faceset", leave=False) if many else facesets
     for faceset in items:
-        banks.append(load_bank(faceset, resolution, progress and not many, base))
+        banks.append(load_bank(faceset, resolution, progress and not many, base, fine))
         base = int(banks[-1].groups.max()) + 1
     return FaceBank.concat(banks)
 
@@ -198,7 +209,8 @@ class PairBatches(Dataset):
     def __init__(self, bank_a: FaceBank, bank_b: FaceBank, batch_size: int, augment: AugmentConfig,
                  seed: int, rank: int = 0, weights_a: np.ndarray | None = None, weights_b: np.ndarray | None = None):
         # Shared-memory tensors reach worker processes as handles, not copies.
-        self.banks = tuple((torch.from_numpy(b.images).share_memory_(), torch.from_numpy(b.aux).share_memory_())
+        self.banks = tuple(tuple(None if x is None else torch.from_numpy(x).share_memory_() for x in (b.images, b.aux,
+                                                                                                       b.fine))
                            for b in (bank_a, bank_b))
         self.weights = (weights_a, weights_b)
         self.batch_size, self.augment, self.seed, self.rank = batch_size, augment, seed, rank
@@ -209,13 +221,14 @@ class PairBatches(Dataset):
     def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.rank, step])
         batch = {}
-        for name, (images, aux), weights in zip("ab", self.banks, self.weights):
-            images, aux = images.numpy(), aux.numpy()
+        for name, (images, aux, fine), weights in zip("ab", self.banks, self.weights):
+            images, aux, fine = images.numpy(), aux.numpy(), None if fine is None else fine.numpy()
             if weights is None:
                 picks = rng.integers(0, len(images), size=self.batch_size)
             else:
                 picks = rng.choice(len(images), size=self.batch_size, p=weights)
-            faces = [augment_face(rng, images[i], aux[i], self.augment, rgb=True) for i in picks]
+            faces = [augment_face(rng, images[i], aux[i], self.augment, rgb=True, fine=None if fine is None else fine[i])
+                     for i in picks]
             inputs, targets, masks = (np.stack([f[k] for f in faces]) for k in range(3))
             for key, pixels in (("input", inputs), ("target", targets), ("aux", masks)):
                 batch[f"{name}_{key}"] = _channels_last(pixels)

@@ -22,29 +22,49 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-GRID = 16  # the discriminator's logit map is at most GRID x GRID: one logit per patch of the face
+GRID = 16  # the default discriminator's logit map is at most GRID x GRID: one logit per patch of the face
+
+
+def patch_size(stages: int) -> int:
+    """The receptive field in px of a discriminator with `stages` stride-2 4x4 convs and its last 3x3 conv."""
+    return 5 * 2 ** stages - 2
+
+
+def stages_for(resolution: int, patch: int | None) -> int:
+    """How many stride-2 stages judge patches of about `patch` px of a `resolution` px face (None: down to a GRID x
+    GRID map, patches of about 0.3 of the face: 38 px at 128 px, 78 at 256)."""
+    if patch is None:
+        stages = 3
+        while resolution // 2 ** stages > GRID:
+            stages += 1
+        return stages
+    fitting = [n for n in range(1, 8) if resolution // 2 ** n >= 2]
+    return min(fitting, key=lambda n: (abs(patch_size(n) - patch), n))
 
 
 class PatchDiscriminator(nn.Module):
-    """Stride-2 4x4 convs down to a GRID x GRID map (three at 128 px, four at 256 px), then one logit per patch.
+    """Stride-2 4x4 convs (three at 128 px, four at 256 px by default; fewer judge smaller patches), then one
+    logit per patch.
 
-    About 75 MMAC a 128 px face: a quarter of decoder B's cost, so the phase it runs in stays cheap on a CPU.
+    About 75 MMAC a 128 px face by default: a quarter of decoder B's cost, so the phase it runs in stays cheap on a
+    CPU. `patch`: the receptive field asked for, in px of the face (`stages_for`).
     """
 
-    def __init__(self, resolution: int, channels: tuple[int, ...] = (32, 64, 128)):
+    def __init__(self, resolution: int, channels: tuple[int, ...] = (32, 64, 128), patch: int | None = None):
         super().__init__()
         widths = list(channels)
-        while resolution // 2 ** len(widths) > GRID:  # 256 px: one more stage, the same patch size in the crop
+        stages = stages_for(resolution, patch)
+        while len(widths) < stages:
             widths.append(widths[-1])
         layers, cin = [], 3
-        for cout in widths:
+        for cout in widths[:stages]:
             layers += [nn.Conv2d(cin, cout, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
             cin = cout
         layers.append(nn.Conv2d(cin, 1, 3, padding=1))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 3, R, R) faces in [0, 1] -> (N, 1, GRID, GRID) logits (real: positive)."""
+        """(N, 3, R, R) faces in [0, 1] -> (N, 1, R / 2^stages, R / 2^stages) logits (real: positive)."""
         return self.net(x * 2.0 - 1.0)
 
 
@@ -68,10 +88,11 @@ def discriminator_loss(discriminator: nn.Module, real: torch.Tensor, fake: torch
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
-def make_discriminator(resolution: int, lr: float, device: torch.device) -> tuple[PatchDiscriminator,
-                                                                                 torch.optim.Optimizer]:
-    """A fresh discriminator for `resolution` px faces and its AdamW (the trainer's betas, no weight decay)."""
-    return with_optimizer(PatchDiscriminator(resolution), lr, device)
+def make_discriminator(resolution: int, lr: float, device: torch.device, patch: int | None = None
+                       ) -> tuple[PatchDiscriminator, torch.optim.Optimizer]:
+    """A fresh discriminator for `resolution` px faces (judging patches of about `patch` px) and its AdamW (the
+    trainer's betas, no weight decay)."""
+    return with_optimizer(PatchDiscriminator(resolution, patch=patch), lr, device)
 
 
 class CodeDiscriminator(nn.Module):

@@ -113,7 +113,7 @@ def make_adversary(cfg: TrainConfig, device: torch.device, cluster: Cluster) -> 
     """The run's discriminator, or None when --gan is off."""
     if not cfg.gan:
         return None
-    module, optimizer = make_discriminator(cfg.resolution, cfg.lr, device)
+    module, optimizer = make_discriminator(cfg.resolution, cfg.lr, device, cfg.gan_patch)
     return Adversary(module, wrap(module, device, cluster), optimizer, cfg.gan, cfg.gan_region)
 
 
@@ -269,7 +269,7 @@ def load_data(cfg: TrainConfig, progress: bool = False) -> RunData:
     sides = [cfg.facesets_a] if cfg.pretrain else [cfg.facesets_a, cfg.facesets_b]
     banks = []
     for folders in sides:
-        bank = load_facesets(find_facesets(folders), cfg.resolution, progress)
+        bank = load_facesets(find_facesets(folders), cfg.resolution, progress, fine=cfg.target_warp == "fine")
         train_idx, held_idx = holdout_split(len(bank), cfg.holdout, cfg.seed)
         banks.append((bank.subset(train_idx), bank.subset(held_idx if len(held_idx) else train_idx)))
     (train_a, held_a), (train_b, held_b) = banks if len(banks) == 2 else banks * 2
