@@ -99,7 +99,8 @@ class TrainConfig:
                             "is a pool)", choices=SAMPLINGS)
     target_warp: str = setting("crop", "where each target face is resampled from: crop (the face at the training "
                                "resolution, as the input; the bicubic resampling costs it about 13% of its fine "
-                               "detail) or fine (the faceset's crop at twice the resolution, averaged down: none)",
+                               "detail) or fine (the faceset's crop at twice the resolution, averaged down: none; where the "
+                               "faceset's crops are that big, else as crop)",
                                choices=TARGET_WARPS)
     seed: int = setting(0, "random seed", type=non_negative_int)
     workers: int | None = setting(None, "data loading processes (default 0 on a CPU: batches are made in "
@@ -160,13 +161,13 @@ PAIR_SAMPLING = "yaw-mouth"
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
-             "gan", "gan_share", "gan_region", "true_face", "swap_mask", "target_warp", "weight_decay", "batch_size", "workers",
-             "threads", "device", "precision", "save_every", "preview_every", "log_every")
+             "gan", "gan_share", "gan_region", "true_face", "swap_mask", "target_warp", "weight_decay", "batch_size",
+             "workers", "threads", "device", "precision", "save_every", "preview_every", "log_every")
 
 # The settings every training command line offers, generated from the fields above.
 OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "gan", "gan_share",
-           "gan_region", "gan_patch", "true_face", "swap_mask", "sampling", "target_warp", "warmup_steps", "seed", "workers", "threads", "device",
-           "precision", "save_every", "preview_every", "log_every")
+           "gan_region", "gan_patch", "true_face", "swap_mask", "sampling", "target_warp", "warmup_steps", "seed",
+           "workers", "threads", "device", "precision", "save_every", "preview_every", "log_every")
 
 
 def add_options(parser: argparse.ArgumentParser, names: tuple[str, ...] = OPTIONS) -> None:

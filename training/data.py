@@ -209,9 +209,8 @@ class PairBatches(Dataset):
     def __init__(self, bank_a: FaceBank, bank_b: FaceBank, batch_size: int, augment: AugmentConfig,
                  seed: int, rank: int = 0, weights_a: np.ndarray | None = None, weights_b: np.ndarray | None = None):
         # Shared-memory tensors reach worker processes as handles, not copies.
-        self.banks = tuple(tuple(None if x is None else torch.from_numpy(x).share_memory_() for x in (b.images, b.aux,
-                                                                                                       b.fine))
-                           for b in (bank_a, bank_b))
+        self.banks = tuple(tuple(None if x is None else torch.from_numpy(x).share_memory_()
+                                 for x in (b.images, b.aux, b.fine)) for b in (bank_a, bank_b))
         self.weights = (weights_a, weights_b)
         self.batch_size, self.augment, self.seed, self.rank = batch_size, augment, seed, rank
 
