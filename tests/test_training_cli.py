@@ -128,6 +128,7 @@ def test_usage_errors_are_one_line(capsys):
     ("--gan", "-0.1", "argument --gan: -0.1 is less than 0"),
     ("--gan", "nan", "argument --gan: 'nan' is not a finite number"),
     ("--gan-share", "1.5", "argument --gan-share: 1.5 is not between 0 and 1"),
+    ("--dssim-fine", "-0.5", "argument --dssim-fine: -0.5 is not between 0 and 1"),
 ])
 def test_adversarial_options_refuse_bad_numbers_in_one_line(option, value, message, capsys):
     with pytest.raises(SystemExit) as exit_:

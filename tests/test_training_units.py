@@ -13,7 +13,7 @@ from training.augment import AugmentConfig, augment_face, random_warp_maps
 from training.checkpoint import (FORMAT, CheckpointError, load_checkpoint, restore_rng, rng_state,
                                  save_checkpoint)
 from training.data import FaceBank, PairBatches, face_aux, holdout_split
-from training.losses import LossConfig, face_loss, masked_psnr, ssim_map
+from training.losses import LossConfig, face_loss, fine_ssim_window, masked_psnr, ssim_map
 from training.model import PRESETS, SwapModel, count_macs, count_parameters, scale_config
 
 R = 64
@@ -156,6 +156,27 @@ def test_edge_loss_costs_lost_detail_not_a_shift_in_tone():
         sum(v.item() for k, v in face_loss(blurred, mask, target, aux, LossConfig()).items() if k != "total")
         + 2.0 * blur_terms["edges"].item(), rel=1e-5)
     assert "edges" not in face_loss(blurred, mask, target, aux, LossConfig())
+
+
+def test_fine_dssim_takes_its_share_of_the_dssim_weight_and_charges_lost_detail_more(face):
+    assert fine_ssim_window(128) == (5, pytest.approx(1.5 * 5 / 11))
+    assert fine_ssim_window(256)[0] == 11 and fine_ssim_window(R)[0] == 3
+    image, aux = face
+    target = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
+    aux = torch.from_numpy(aux).permute(2, 0, 1)[None].float() / 255.0
+    mask = aux[:, :1]
+    blurred = torch.nn.functional.avg_pool2d(target, 3, stride=1, padding=1, count_include_pad=False)
+    plain = face_loss(blurred, mask, target, aux, LossConfig())
+    assert "dssim_fine" not in plain
+    for share in (0.5, 1.0):
+        terms = face_loss(blurred, mask, target, aux, LossConfig(dssim=2.0, dssim_fine=share))
+        assert terms["dssim"].item() == pytest.approx(plain["dssim"].item(), rel=1e-6)
+        expected = 2.0 * ((1 - share) * terms["dssim"] + share * terms["dssim_fine"]) + terms["l1"] + terms["mask"]
+        assert terms["total"].item() == pytest.approx(expected.item(), rel=1e-5)
+    # a 3 px blur of a real face loses its fine detail: the fine window charges that more than the main one
+    assert terms["dssim_fine"].item() > 1.2 * terms["dssim"].item()
+    same = face_loss(target, mask, target, aux, LossConfig(dssim_fine=0.5))
+    assert same["dssim_fine"].item() < 1e-6 and same["dssim"].item() < 1e-6
 
 
 def test_masked_psnr_ignores_pixels_outside_the_mask():

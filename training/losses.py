@@ -1,5 +1,6 @@
-"""Losses and metrics: DSSIM + L1 inside the face mask with eyes and mouth weighted up, optionally an L1 on
-image gradients (edges), a mask loss against the landmark hull, and masked PSNR / SSIM for held-out faces.
+"""Losses and metrics: DSSIM + L1 inside the face mask with eyes and mouth weighted up, optionally a second DSSIM
+at a finer window and an L1 on image gradients (edges), a mask loss against the landmark hull, and masked PSNR / SSIM
+for held-out faces.
 
 All images are float (N, C, H, W) in [0, 1]; masks and weights are (N, 1, H, W).
 """
@@ -20,6 +21,7 @@ class LossConfig:
     mask: float = 1.0
     eyes_mouth: float = 3.0  # pixel weight of eyes and mouth relative to the rest of the face
     edges: float = 0.0       # L1 between the horizontal and vertical pixel differences of output and target
+    dssim_fine: float = 0.0  # share of the DSSIM weight moved to a DSSIM at the fine window (DeepFaceLab's 256 px: 0.5)
 
 
 def gaussian_window(size: int, sigma: float, device=None) -> torch.Tensor:
@@ -92,19 +94,34 @@ def ssim_window(resolution: int) -> int:
     return max(7, (resolution // 11) | 1)
 
 
+def fine_ssim_window(resolution: int) -> tuple[int, float]:
+    """The fine DSSIM's window length and Gaussian sigma: about 1/23 of the crop (DeepFaceLab's second window at 256
+    px and up), odd, at least 3; sigma shrinks with it from the main window's 1.5 (5 px and 0.68 at 128 px)."""
+    window = max(3, (resolution // 23) | 1)
+    return window, 1.5 * window / ssim_window(resolution)
+
+
+def _weighted_dssim(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, window: int,
+                    sigma: float = 1.5) -> torch.Tensor:
+    pad = window // 2
+    dssim = (1.0 - ssim_map(pred, target, window, sigma)) / 2.0
+    return (dssim * weight[..., pad:-pad, pad:-pad]).mean()
+
+
 def face_loss(pred: torch.Tensor, pred_mask: torch.Tensor, target: torch.Tensor, aux: torch.Tensor,
               cfg: LossConfig) -> dict[str, torch.Tensor]:
     """Loss terms for one identity; `aux` is the float (N, 2, H, W) [hull mask, eyes+mouth] pair."""
     mask, features = aux[:, :1], aux[:, 1:]
     weight = mask * (1.0 + (cfg.eyes_mouth - 1.0) * features)
-    window = ssim_window(pred.shape[-1])
-    pad = window // 2
-    dssim = (1.0 - ssim_map(pred * mask, target * mask, window)) / 2.0
-    dssim = (dssim * weight[..., pad:-pad, pad:-pad]).mean()
+    masked_pred, masked_target = pred * mask, target * mask
+    dssim = _weighted_dssim(masked_pred, masked_target, weight, ssim_window(pred.shape[-1]))
     l1 = ((pred - target).abs() * weight).mean()
     mask_loss = F.mse_loss(pred_mask, mask)
-    total = cfg.dssim * dssim + cfg.l1 * l1 + cfg.mask * mask_loss
     terms = {"dssim": dssim, "l1": l1, "mask": mask_loss}
+    if cfg.dssim_fine:
+        terms["dssim_fine"] = _weighted_dssim(masked_pred, masked_target, weight, *fine_ssim_window(pred.shape[-1]))
+        dssim = (1.0 - cfg.dssim_fine) * dssim + cfg.dssim_fine * terms["dssim_fine"]
+    total = cfg.dssim * dssim + cfg.l1 * l1 + cfg.mask * mask_loss
     if cfg.edges:
         terms["edges"] = edge_loss(pred, target, weight)
         total = total + cfg.edges * terms["edges"]
