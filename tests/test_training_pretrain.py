@@ -98,6 +98,39 @@ def test_a_wider_decoder_b_starts_from_the_pretrained_run_and_exports(tiny_pretr
     assert not (tmp_path / "keep" / "checkpoint.pt").exists()
 
 
+def test_a_full_resolution_decoder_b_starts_from_the_pretrained_run_exports_and_resumes(tiny_pretrain, faceset_a,
+                                                                                       faceset_b, tmp_path, capsys):
+    """--decoder-b-full-res gives the decoder drawn anew one more upscale and a head that predicts pixels; the encoder
+    and decoder A come from the pretrained run, the exported A->B model runs, and a resumed run keeps the shape."""
+    import onnxruntime as ort
+
+    from export.onnx_export import export_checkpoint
+
+    run_dir, _ = tiny_pretrain
+    out = tmp_path / "full"
+    pair_args = ["--faceset-a", str(faceset_a), "--faceset-b", str(faceset_b), "--out", str(out), *TINY]
+    assert train_main([*pair_args, "--init", str(run_dir), "--decoder-b-full-res", "--steps", "1",
+                       "--lr", "1e-12"]) == 0
+    capsys.readouterr()
+    pretrained, pair = load_checkpoint(run_dir), load_checkpoint(out)
+    narrow, full = pretrained["model_config"], pair["model_config"]
+    assert full["dec_b_head_scale"] == 1 and len(full["dec_b_channels"]) == len(narrow["dec_channels"]) + 1
+    assert (full["dec_channels"], full["head_scale"]) == (narrow["dec_channels"], narrow["head_scale"])
+    for key, weight in pretrained["model"].items():
+        if not key.startswith("decoder_b."):
+            assert torch.allclose(pair["model"][key], weight, atol=1e-6), key
+    assert pair["model"]["decoder_b.head.weight"].shape[0] == 4  # face and mask, a pixel each
+    contract = export_checkpoint(out, tmp_path / "full.onnx").contract
+    session = ort.InferenceSession(str(tmp_path / "full.onnx"), providers=["CPUExecutionProvider"])
+    face, mask = session.run([contract.face_output, contract.mask_output],
+                             {contract.input_name: np.random.rand(1, 3, 64, 64).astype(np.float32)})
+    assert face.shape == (1, 3, 64, 64) and mask.shape == (1, 1, 64, 64)
+    # the same --width and --resolution again: decoder B stays as the run drew it
+    assert train_main(["--out", str(out), "--resume", "--steps", "2", *TINY[:4], "--threads", "1"]) == 0
+    resumed = load_checkpoint(out)
+    assert resumed["step"] == 2 and resumed["model_config"] == full
+
+
 def test_init_refuses_another_network_and_an_incomplete_run(tiny_pretrain, faceset_a, faceset_b, tmp_path, capsys):
     run_dir, _ = tiny_pretrain
     base = ["--faceset-a", str(faceset_a), "--faceset-b", str(faceset_b), "--steps", "1", "--threads", "1",

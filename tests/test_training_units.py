@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -14,7 +15,7 @@ from training.checkpoint import (FORMAT, CheckpointError, load_checkpoint, resto
                                  save_checkpoint)
 from training.data import FaceBank, PairBatches, face_aux, holdout_split
 from training.losses import LossConfig, face_loss, fine_ssim_window, masked_psnr, ssim_map
-from training.model import PRESETS, SwapModel, count_macs, count_parameters, scale_config
+from training.model import PRESETS, ModelConfig, SwapModel, count_macs, count_parameters, scale_config
 
 R = 64
 
@@ -260,6 +261,26 @@ def test_presets_and_their_costs():
     assert count_parameters(quality) > 10 * count_parameters(fast)
     narrow = scale_config(PRESETS["fast"], 0.25, 64)
     assert narrow.resolution == 64 and narrow.enc_channels == (8, 16, 32, 32)
+
+
+def test_a_full_resolution_decoder_b_predicts_pixels_and_keeps_the_rest_of_the_network():
+    wide = scale_config(PRESETS["fast"], 1.0, None, 1.5)
+    full = scale_config(PRESETS["fast"], 1.0, None, 1.5, decoder_b_full_res=True)
+    assert (wide.dec_b_channels, wide.decoder_b_head_scale) == ((96, 48), 2)
+    assert (full.dec_b_channels, full.decoder_b_head_scale, full.head_scale) == ((96, 48, 24), 1, 2)
+    assert replace(full, dec_b_channels=wide.dec_b_channels, dec_b_head_scale=0) == wide
+    assert ModelConfig.from_dict(full.to_dict()) == full
+    assert scale_config(PRESETS["hd"], 0.25, None, 1.0, True).dec_b_channels == (16, 8, 8, 8)  # at least 8 wide
+    model = SwapModel(full)
+    assert model.decoder_b.head.out_channels == 4 and model.decoder_a.head.out_channels == 16
+    face, mask = model(torch.rand(2, 3, 128, 128), "b")
+    assert face.shape == (2, 3, 128, 128) and mask.shape == (2, 1, 128, 128)
+    # the last stage works at 128 px: about 0.35 GMAC more than the 1.5x decoder B, on the A->B path only
+    extra = count_macs(model.path("a2b"), 128) - count_macs(SwapModel(wide).path("a2b"), 128)
+    assert 0.3e9 < extra < 0.4e9
+    assert count_macs(model.path("b2a"), 128) == count_macs(SwapModel(wide).path("b2a"), 128)
+    with pytest.raises(ValueError, match="decoder B has 2 upscales and a 1x head"):
+        SwapModel(replace(full, dec_b_channels=(96, 48)))
 
 
 def test_new_run_defaults_come_from_the_facesets_and_the_preset(faceset_a, faceset_b):

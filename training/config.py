@@ -193,12 +193,12 @@ def settings_from(args: argparse.Namespace, names: tuple[str, ...] = OPTIONS) ->
 
 
 def model_config_for(preset: str, width: float = 1.0, resolution: int | None = None,
-                     decoder_b_width: float = 1.0) -> ModelConfig:
-    """The network of a preset, optionally narrower/wider (`width`; decoder B alone: `decoder_b_width`) or at another
-    resolution; checks it builds."""
+                     decoder_b_width: float = 1.0, decoder_b_full_res: bool = False) -> ModelConfig:
+    """The network of a preset, optionally narrower/wider (`width`; decoder B alone: `decoder_b_width`), at another
+    resolution, or with decoder B upscaling to the full resolution (`decoder_b_full_res`); checks it builds."""
     if preset not in PRESETS:
         raise TrainError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    cfg = scale_config(PRESETS[preset], width, resolution, decoder_b_width)
+    cfg = scale_config(PRESETS[preset], width, resolution, decoder_b_width, decoder_b_full_res)
     try:
         SwapModel(cfg)
     except ValueError as exc:
@@ -225,7 +225,8 @@ def describe_pool(facesets: list[Faceset]) -> dict:
 
 def new_run_config(facesets_a, facesets_b, preset: str = "fast", width: float = 1.0, resolution: int | None = None,
                    names: tuple[str | None, str | None] = (None, None), pretrain: bool = False,
-                   decoder_b_width: float | None = None, from_init: bool = False, **settings) -> TrainConfig:
+                   decoder_b_width: float | None = None, from_init: bool = False, decoder_b_full_res: bool = False,
+                   **settings) -> TrainConfig:
     """Config for a fresh run; a side given as one path or a list of paths (facesets or folders of facesets).
     `from_init`: the run starts from another run's weights (--init), which decides decoder B's default width."""
     a = find_facesets(facesets_a if isinstance(facesets_a, (list, tuple)) else [facesets_a])
@@ -235,7 +236,7 @@ def new_run_config(facesets_a, facesets_b, preset: str = "fast", width: float = 
         fresh_b = "decoder_b." in INIT_FRESH[settings.get("init_fresh", TrainConfig.init_fresh)]
         pair = not pretrain and len(a) == 1 and len(b) == 1
         decoder_b_width = PAIR_DECODER_B_WIDTH.get(preset, 1.0) if pair and from_init and fresh_b else 1.0
-    model_cfg = model_config_for(preset, width, resolution, decoder_b_width)
+    model_cfg = model_config_for(preset, width, resolution, decoder_b_width, decoder_b_full_res)
     settings.setdefault("lr", PRESET_LR.get(preset, TrainConfig.lr))
     if pretrain:  # a pool is pretrained warped to the end: the pairs started from it sharpen in their own last phase
         settings.setdefault("no_warp_share", 0.0)
@@ -282,11 +283,13 @@ def check_init(cfg: TrainConfig, init: dict, source: str) -> None:
     """Raise TrainError (one line) unless the loaded run `init` can start `cfg`'s run: same network, same crops."""
     init_cfg = init["config"]
     own, theirs = ModelConfig.from_dict(cfg.model_config), ModelConfig.from_dict(init["model_config"])
-    same_but_decoder_b = replace(theirs, dec_b_channels=own.dec_b_channels) == own
-    if same_but_decoder_b and own != theirs and "decoder_b." not in INIT_FRESH[cfg.init_fresh]:  # B anew: any width
+    own_b = {"dec_b_channels": own.dec_b_channels, "dec_b_head_scale": own.dec_b_head_scale}
+    same_but_decoder_b = replace(theirs, **own_b) == own
+    if same_but_decoder_b and own != theirs and "decoder_b." not in INIT_FRESH[cfg.init_fresh]:  # B anew: any shape
         raise TrainError(f"--init {source} has another network: its decoder B is {list(theirs.decoder_b_channels)} "
-                         f"wide, this run's {list(own.decoder_b_channels)}; a wider decoder B needs --init-fresh "
-                         f"decoder_b (drawn anew)")
+                         f"wide with a {theirs.decoder_b_head_scale}x head, this run's {list(own.decoder_b_channels)} "
+                         f"with a {own.decoder_b_head_scale}x head; another decoder B needs --init-fresh decoder_b "
+                         f"(drawn anew)")
     if not same_but_decoder_b:
         raise TrainError(f"--init {source} is a {init['preset']} run at {init_cfg.get('resolution')} px with another "
                          f"network; this run is {cfg.preset} at {cfg.resolution} px (pretrain with the same --preset, "

@@ -10,7 +10,8 @@ Each decoder upsamples that map; its heads then predict a face (3 channels, RGB 
 mask (1 channel in [0, 1]) as sub-pixel convolutions (`head_scale` x `head_scale` blocks), so no
 full-resolution feature map is ever computed.
 Swapping is encoder + the *other* decoder: `model.path("a2b")` is what gets exported. Decoder B may be wider
-than decoder A (`dec_b_channels`): a pair started from a pretrained run draws it anew, so its width is free.
+than decoder A (`dec_b_channels`), and may go on to the full resolution with one more upscale and predict pixels
+rather than blocks (`dec_b_head_scale` 1): a pair started from a pretrained run draws it anew, so its shape is free.
 
 `python -m training.model` prints every preset's parameter count and the MACs of its A->B path.
 """
@@ -37,11 +38,17 @@ class ModelConfig:
     unshuffle: int = 1    # space-to-depth on the input: the encoder starts at resolution / unshuffle
     head_scale: int = 2   # the heads predict head_scale x head_scale blocks: the decoder stops at resolution / this
     dec_b_channels: tuple[int, ...] = ()                # decoder B's own upscale widths; () = dec_channels
+    dec_b_head_scale: int = 0                           # decoder B's own head scale; 0 = head_scale
 
     @property
     def decoder_b_channels(self) -> tuple[int, ...]:
         """The upscale widths of decoder B, the swap path's decoder."""
         return self.dec_b_channels or self.dec_channels
+
+    @property
+    def decoder_b_head_scale(self) -> int:
+        """The block size decoder B's heads predict (1: it upscales to the full resolution and predicts pixels)."""
+        return self.dec_b_head_scale or self.head_scale
 
     def to_dict(self) -> dict:
         """Plain-JSON form (lists, ints) for checkpoints and model metadata."""
@@ -85,17 +92,24 @@ INIT_FRESH = {"none": (), "inter": ("encoder.bottleneck.", "encoder.expand.", "e
 
 
 def scale_config(cfg: ModelConfig, width: float = 1.0, resolution: int | None = None,
-                 decoder_b_width: float = 1.0) -> ModelConfig:
+                 decoder_b_width: float = 1.0, decoder_b_full_res: bool = False) -> ModelConfig:
     """`cfg` with every channel count and the latent width multiplied by `width`, optionally at another resolution;
-    decoder B's upscale widths are multiplied by `decoder_b_width` as well."""
+    decoder B's upscale widths are multiplied by `decoder_b_width` as well. `decoder_b_full_res`: decoder B goes on
+    upscaling, each stage half as wide as the one before (at least 8), to the full resolution, where its heads
+    predict pixels (head scale 1)."""
     def ch(c: int, by: float = 1.0) -> int:
         return max(4, int(round(c * width * by)))
 
     dec_b = tuple(ch(c, decoder_b_width) for c in cfg.decoder_b_channels)
     dec = tuple(ch(c) for c in cfg.dec_channels)
+    head_b = 0
+    if decoder_b_full_res and cfg.decoder_b_head_scale > 1:
+        head_b = 1
+        for _ in range(cfg.decoder_b_head_scale.bit_length() - 1):
+            dec_b += (max(8, dec_b[-1] // 2),)
     return replace(cfg, resolution=resolution or cfg.resolution, enc_channels=tuple(ch(c) for c in cfg.enc_channels),
                    latent=ch(cfg.latent), inter_channels=ch(cfg.inter_channels), dec_channels=dec,
-                   dec_b_channels=() if dec_b == dec else dec_b)
+                   dec_b_channels=() if dec_b == dec else dec_b, dec_b_head_scale=head_b or cfg.dec_b_head_scale)
 
 
 def _conv(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Conv2d:
@@ -156,7 +170,7 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """One identity's decoder: upscales to resolution / head_scale, then sub-pixel face and mask heads."""
 
-    def __init__(self, cfg: ModelConfig, channels: tuple[int, ...] | None = None):
+    def __init__(self, cfg: ModelConfig, channels: tuple[int, ...] | None = None, head_scale: int | None = None):
         super().__init__()
         cin = cfg.inter_channels
         blocks = []
@@ -165,8 +179,9 @@ class Decoder(nn.Module):
             blocks += [ResBlock(cout) for _ in range(cfg.res_blocks)]
             cin = cout
         self.body = nn.Sequential(*blocks)
-        self.head = _conv(cin, 4 * cfg.head_scale ** 2)  # 3 face + 1 mask channels, each as sub-pixel blocks
-        self.shuffle = nn.PixelShuffle(cfg.head_scale)
+        head_scale = head_scale or cfg.head_scale
+        self.head = _conv(cin, 4 * head_scale ** 2)  # 3 face + 1 mask channels, each as sub-pixel blocks
+        self.shuffle = nn.PixelShuffle(head_scale) if head_scale > 1 else nn.Identity()
 
     def forward(self, y):
         """Shared code -> (face (N, 3, R, R), mask (N, 1, R, R)), both in [0, 1]."""
@@ -184,12 +199,13 @@ class SwapModel(nn.Module):
             raise ValueError(f"resolution {cfg.resolution} does not fit a {cfg.unshuffle}x unshuffle, "
                              f"{len(cfg.enc_channels)} downscales, {len(cfg.dec_channels)} + 1 upscales and a "
                              f"{cfg.head_scale}x head")
-        if len(cfg.decoder_b_channels) != len(cfg.dec_channels):
-            raise ValueError(f"decoder B has {len(cfg.decoder_b_channels)} upscales, decoder A {len(cfg.dec_channels)}")
+        if 2 ** len(cfg.decoder_b_channels) * cfg.decoder_b_head_scale != 2 ** len(cfg.dec_channels) * cfg.head_scale:
+            raise ValueError(f"decoder B has {len(cfg.decoder_b_channels)} upscales and a {cfg.decoder_b_head_scale}x "
+                             f"head, decoder A {len(cfg.dec_channels)} and a {cfg.head_scale}x head")
         self.config = cfg
         self.encoder = Encoder(cfg)
         self.decoder_a = Decoder(cfg)
-        self.decoder_b = Decoder(cfg, cfg.decoder_b_channels)
+        self.decoder_b = Decoder(cfg, cfg.decoder_b_channels, cfg.decoder_b_head_scale)
 
     def forward(self, x: torch.Tensor, identity: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode `x` (N, 3, R, R, RGB in [0, 1]) and decode it as `identity` ('a' or 'b')."""
@@ -240,6 +256,9 @@ def describe_presets() -> list[str]:
     whose pairs started from a pretrained run get a wider decoder B."""
     networks = list(PRESETS.items())
     networks += [(f"{name}, a pair from --init (decoder B {wide:g}x)", scale_config(PRESETS[name], 1.0, None, wide))
+                 for name, wide in PAIR_DECODER_B_WIDTH.items()]
+    networks += [(f"{name}, a pair from --init with --decoder-b-full-res",
+                  scale_config(PRESETS[name], 1.0, None, wide, decoder_b_full_res=True))
                  for name, wide in PAIR_DECODER_B_WIDTH.items()]
     lines = []
     for name, cfg in networks:

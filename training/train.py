@@ -13,6 +13,7 @@ until Ctrl-C, which saves a checkpoint before stopping. --steps counts the run's
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from faces.cli import INTERRUPTED, OneLineParser, add_setting_options, fail, given_settings, positive_float, positive_int, \
@@ -21,7 +22,7 @@ from training.checkpoint import CheckpointError, checkpoint_path, load_checkpoin
 from training.config import INIT_OPTIONS, TrainConfig, TrainError, add_options, check_init, model_config_for, \
     new_run_config, path_of, resumed_config, settings_from
 from training.faceset import FacesetError
-from training.model import PAIR_DECODER_B_WIDTH, PRESETS
+from training.model import PAIR_DECODER_B_WIDTH, PRESETS, ModelConfig
 
 USER_ERRORS = (TrainError, FacesetError, CheckpointError)
 
@@ -45,6 +46,9 @@ def build_parser(prog: str, description: str, pretrain: bool = False) -> OneLine
                             "drawn anew from an --init run, so it may be wider than the pretrained one (default: "
                             + ", ".join(f"{w:g} for a {name} pair from --init" for name, w in PAIR_DECODER_B_WIDTH.items())
                             + ", else 1)")
+        p.add_argument("--decoder-b-full-res", action="store_true",
+                       help="decoder B goes on upscaling to the full resolution and predicts pixels, not 2x2 blocks "
+                            "(a pair from --init draws decoder B anew, so its shape is free)")
         p.add_argument("--name-a", metavar="NAME", help="name of A (default: the faceset or pool folder name)")
         p.add_argument("--name-b", metavar="NAME", help="name of B (default: the faceset folder name)")
     p.add_argument("--preset", choices=sorted(PRESETS), help="network size (default fast; a resumed run keeps its own)")
@@ -76,9 +80,14 @@ def run_main(prog: str, description: str, argv: list[str] | None, pretrain: bool
                 other = "training.pretrain" if ckpt["config"].get("pretrain") else "training.train"
                 raise TrainError(f"{checkpoint_path(args.out)} is a {other} run: resume it with python -m {other}")
             decoder_b_width = getattr(args, "decoder_b_width", None) or 1.0
-            wants_other_net = args.width != 1.0 or args.resolution is not None or decoder_b_width != 1.0
+            full_res = getattr(args, "decoder_b_full_res", False)
+            wants_other_net = args.width != 1.0 or args.resolution is not None or decoder_b_width != 1.0 or full_res
             model_cfg = model_config_for(args.preset or ckpt["preset"], args.width, args.resolution,
-                                         decoder_b_width) if wants_other_net else None
+                                         decoder_b_width, full_res) if wants_other_net else None
+            if model_cfg and not (getattr(args, "decoder_b_width", None) or full_res):  # decoder B as the run has it
+                theirs = ModelConfig.from_dict(ckpt["model_config"])
+                model_cfg = replace(model_cfg, dec_b_channels=theirs.dec_b_channels,
+                                    dec_b_head_scale=theirs.dec_b_head_scale)
             side_a = args.facesets if pretrain else args.faceset_a
             side_b = args.facesets if pretrain else args.faceset_b
             cfg = resumed_config(ckpt, str(checkpoint_path(args.out)), args.preset, side_a, side_b, model_cfg,
@@ -100,7 +109,8 @@ def run_main(prog: str, description: str, argv: list[str] | None, pretrain: bool
                 sides, names = (args.faceset_a, args.faceset_b), (args.name_a, args.name_b)
             cfg = new_run_config(*sides, args.preset or "fast", args.width, args.resolution, names,
                                  pretrain=pretrain, decoder_b_width=getattr(args, "decoder_b_width", None),
-                                 from_init=bool(getattr(args, "init", None)), **settings, **length)
+                                 from_init=bool(getattr(args, "init", None)),
+                                 decoder_b_full_res=getattr(args, "decoder_b_full_res", False), **settings, **length)
             if not pretrain and not args.init and "init_fresh" in settings:
                 raise TrainError("--init-fresh says what of an --init run starts anew: it needs --init RUN")
             if not pretrain and args.init:
