@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from export.contract import ContractError
-from faces import FaceInputError, MediaSource, ModelFileError, create_landmarker
+from faces import AlignedFace, FaceInputError, MediaSource, ModelFileError, create_landmarker
 from faces.fileio import atomic_write_bytes
+from faces.tensors import fit_crop
 from live.backends import BACKENDS, BackendError, create_backend
 from live.frame import Frame
 from live.profiler import FrameTiming
@@ -33,7 +34,7 @@ from live.composite import CompositeSettings
 from live.swapper import FaceSwapper, SwapSettings
 from evaluation.identity import FACESET_FACES, FaceEmbedder, Identity, ScorerUnavailable, faceset_identity, \
     gallery_identities, nearest
-from evaluation.metrics import eye_open, face_sharpness, head_pose, landmark_error, mouth_open
+from evaluation.metrics import crop_sharpness, eye_open, face_sharpness, head_pose, landmark_error, mouth_open
 from evaluation.reconstruction import reconstruction_scores
 from evaluation.sheet import SheetEntry, contact_sheet, sheet_entry, write_sheet
 from evaluation.summary import TARGETS, FrameResult, check_targets, collapsed_frames, summarize, summary_table
@@ -95,6 +96,10 @@ class FrameMeter:
         result.source_dist_a, result.source_dist_b = self.a.distance(embedding), self.b.distance(embedding)
         result.sharpness_source = face_sharpness(source, src)
         result.sharpness_ceiling = face_sharpness(swap.ceiling, src)
+        if swap.model_face is not None:
+            aligned = swap.aligned
+            result.sharpness_model = crop_sharpness(swap.model_face, aligned.landmarks, aligned.coverage)
+            result.sharpness_crop = crop_sharpness(aligned.crop, aligned.landmarks, aligned.coverage)
         if not (swapped and out_faces):
             return result
         out = result.output_landmarks = out_faces[0].landmarks
@@ -142,13 +147,16 @@ def build_swapper(model: Path, backend_name: str, settings: SwapSettings = EVALU
 
 @dataclass
 class SwappedFrame:
-    """One frame through the live pipeline: its output, the ceiling's output, whether a face was swapped, and the
-    share of the face's landmark hull that the model's mask covered (None without a face)."""
+    """One frame through the live pipeline: its output, the ceiling's output, whether a face was swapped, the
+    share of the face's landmark hull that the model's mask covered (None without a face), and the first face's
+    aligned crop and the model's face for it, in the crop (None without a face)."""
 
     output: np.ndarray
     ceiling: np.ndarray
     swapped: bool
     coverage: float | None
+    aligned: AlignedFace | None = None
+    model_face: np.ndarray | None = None
 
 
 def swap_frame(swapper: FaceSwapper, image: np.ndarray, index: int, time_ms: int) -> SwappedFrame:
@@ -162,8 +170,11 @@ def swap_frame(swapper: FaceSwapper, image: np.ndarray, index: int, time_ms: int
     perfect.faces, perfect.aligned = swapped.faces, swapped.aligned
     swapper.swap(swapped)
     FaceSwapper(CeilingBackend(swapper.backend.contract), swapper.landmarker, swapper.settings).swap(perfect)
-    return SwappedFrame(swapped.output, perfect.output, bool(swapped.boxes) and not swapped.failed,
-                        swapped.mask_coverage[0] if swapped.mask_coverage else None)
+    ok = bool(swapped.boxes) and not swapped.failed
+    aligned = perfect.aligned[0] if ok and perfect.aligned else None
+    model_face = swapper.infer(aligned.crop[None])[0][0] if aligned is not None else None  # what swap() pasted
+    coverage = swapped.mask_coverage[0] if swapped.mask_coverage else None
+    return SwappedFrame(swapped.output, perfect.output, ok, coverage, aligned, model_face)
 
 
 def spread(first: int, count: int, picks: int) -> set[int]:
@@ -177,6 +188,16 @@ def sheet_frames(first: int, count: int, pairs: int = SHEET_PAIRS) -> set[int]:
 
 
 TARGET_CEILING_FACES = 32
+
+
+def faceset_crop_sharpness(faceset: Path, resolution: int, faces: int = TARGET_CEILING_FACES) -> float:
+    """The median sharpness of up to `faces` faces spread over a faceset, each resized to `resolution` as training
+    resizes it: what B's own pictures hold at the model's resolution, in the crop the model draws."""
+    fs = Faceset.load(faceset)
+    scale = resolution / fs.size
+    picks = sorted(spread(0, len(fs), min(faces, len(fs))))
+    return float(np.median([crop_sharpness(fit_crop(fs.read(i), resolution), fs.landmarks(i) * scale, fs.coverage)
+                            for i in picks]))
 
 
 def target_ceiling(faceset: Path, contract, settings: SwapSettings,
@@ -250,6 +271,9 @@ def run_evaluation(req: EvaluationRequest, progress: bool = True, embedder: Face
     summary["sharpness_vs_target"] = (summary["sharpness_output_median"] / summary["sharpness_target_median"]
                                       if summary["sharpness_target_median"] and summary["sharpness_output_median"]
                                       else None)
+    model_face, b_faces = summary["sharpness_model_median"], faceset_crop_sharpness(req.faceset_b, contract.resolution)
+    summary["sharpness_b_crops_median"] = b_faces
+    summary["sharpness_model_vs_b_crops"] = model_face / b_faces if model_face and b_faces else None
     report = {"format": FORMAT, "model": str(req.model.absolute()), "backend": swapper.backend.name,
               "contract": {"identities": list(contract.identities), "steps": contract.steps, "preset": contract.preset,
                            "resolution": contract.resolution, "coverage": contract.coverage,

@@ -102,6 +102,13 @@ def correlation(x: list[float], y: list[float]) -> float | None:
     return float(np.corrcoef(x, y)[0, 1])
 
 
+def crop_sharpness(face: np.ndarray, landmarks: np.ndarray, coverage: str) -> float:
+    """Variance of the Laplacian inside the landmark hull of an aligned crop, at 128 px: a model's face (float in
+    [0, 1] or uint8, BGR) or a real one, in the model's own crop space, before any paste-back."""
+    levels = cv2.convertScaleAbs(face, alpha=255.0) if face.dtype != np.uint8 else face  # rounds as the loop does
+    return sharpness(levels, landmarks, coverage)
+
+
 def face_sharpness(frame: np.ndarray, landmarks: np.ndarray) -> float:
     """Variance of the Laplacian inside the face (brows to chin) whose 68 landmarks are given, at 128 px."""
     aligned = align_face(frame, landmarks, 128, SHARPNESS_COVERAGE)

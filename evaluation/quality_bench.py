@@ -51,6 +51,7 @@ EXTRACT_SIZE = 256      # the crop size of every faceset the bench extracts (tra
 TABLE = (("training steps", "steps"), ("closer to B", "closer_to_b"), ("distance to B, median", "dist_b_median"),
          ("sharpness swapped / source", "sharpness_ratio"), ("sharpness ceiling / source", "sharpness_ceiling_ratio"),
          ("sharpness swapped / ceiling", "sharpness_vs_ceiling"), ("sharpness swapped / B's own", "sharpness_vs_target"),
+         ("model's face / B's faces, crop", "sharpness_model_vs_b_crops"),
          ("landmark error / IOD", "landmark_error_mean"),
          ("mouth-open correlation", "mouth_open_correlation"), ("eye-open correlation", "eye_open_correlation"),
          ("jitter output / source", "jitter_ratio"), ("mask coverage, median", "mask_coverage_median"),

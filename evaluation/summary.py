@@ -39,6 +39,8 @@ class FrameResult:
     sharpness_source: float | None = None
     sharpness_output: float | None = None
     sharpness_ceiling: float | None = None     # the aligned crop itself pasted back: a perfect model's sharpness
+    sharpness_model: float | None = None       # the model's face in its own crop, before colour match and paste
+    sharpness_crop: float | None = None        # the aligned crop the model was given, the same way
     mask_coverage: float | None = None         # share of the landmark hull the model's mask covers
 
     def to_json(self) -> dict:
@@ -138,6 +140,10 @@ def summarize(results: list[FrameResult], identity_b: str) -> dict:
     s["sharpness_ratio"] = _median(r.sharpness_output / r.sharpness_source for r in sharp)
     s["sharpness_ceiling_ratio"] = _median(r.sharpness_ceiling / r.sharpness_source for r in sharp)
     s["sharpness_vs_ceiling"] = _median(r.sharpness_output / r.sharpness_ceiling for r in sharp)
+    crops = [r for r in measured if r.sharpness_model is not None and r.sharpness_crop]
+    s["sharpness_model_median"] = _median(r.sharpness_model for r in crops)
+    s["sharpness_crop_median"] = _median(r.sharpness_crop for r in crops)
+    s["sharpness_model_vs_crop"] = _median(r.sharpness_model / r.sharpness_crop for r in crops)
 
     covered = [r.mask_coverage for r in faced if r.mask_coverage is not None]
     s["mask_coverage_median"] = _median(covered)
@@ -188,6 +194,10 @@ ROWS = (  # (summary key, label) in the order of the table
     ("sharpness_vs_ceiling", "sharpness swapped / ceiling, median"),
     ("sharpness_target_median", "sharpness of B's own faces through the ceiling"),
     ("sharpness_vs_target", "sharpness swapped / B's own, median"),
+    ("sharpness_model_median", "sharpness of the model's face in its crop, before the paste"),
+    ("sharpness_model_vs_crop", "model's face / the crop it was given, median"),
+    ("sharpness_b_crops_median", "sharpness of B's faceset faces at the model's resolution"),
+    ("sharpness_model_vs_b_crops", "model's face / B's faces, both in the model's crop"),
     ("mask_coverage_median", "model mask coverage of the face hull, median"),
     ("mask_coverage_min", "model mask coverage of the face hull, lowest"),
     ("mask_whole", f"frames with mask coverage >= {FULL_MASK:g}"),

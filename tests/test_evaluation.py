@@ -119,6 +119,13 @@ def test_evaluate_writes_well_formed_json_and_a_faces_only_contact_sheet(cli_run
     assert summary["sharpness_target_median"] == pytest.approx(summary["sharpness_ceiling_median"], rel=0.25)
     assert summary["sharpness_vs_target"] == pytest.approx(
         summary["sharpness_output_median"] / summary["sharpness_target_median"])
+    # in the model's own crop: the 100-step model's faces are softer than the crops it was given and than B's
+    # faceset faces resized as training resizes them (area-averaged, so softer than a crop warped from the frame)
+    assert 0 < summary["sharpness_model_vs_crop"] < 1 and 0 < summary["sharpness_model_vs_b_crops"] < 1
+    assert summary["sharpness_model_vs_b_crops"] == pytest.approx(
+        summary["sharpness_model_median"] / summary["sharpness_b_crops_median"])
+    assert 0.3 * summary["sharpness_crop_median"] < summary["sharpness_b_crops_median"] < summary["sharpness_crop_median"]
+    assert all(f["sharpness_model"] > 0 and f["sharpness_crop"] > 0 for f in report["frames"])
     assert all(0 <= f["mask_coverage"] <= 1 for f in report["frames"])
     assert report["collapsed_frames"] == [f["frame"] for f in report["frames"] if f["mask_coverage"] < 0.5]
     assert report["sheet"] == str(out / "sheet.png")

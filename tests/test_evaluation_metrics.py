@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from faces import TEMPLATE_68
-from evaluation.metrics import (HEAD_MODEL, angle_difference, correlation, eye_open, face_sharpness, head_pose,
-                              inter_ocular, jitter, landmark_error, mouth_open)
+from evaluation.metrics import (HEAD_MODEL, angle_difference, correlation, crop_sharpness, eye_open, face_sharpness,
+                                head_pose, inter_ocular, jitter, landmark_error, mouth_open)
 from evaluation.summary import FrameResult, check_targets, collapsed_frames, summarize, summary_table
 
 FRAME = (640, 480)
@@ -92,6 +92,17 @@ def test_face_sharpness_falls_when_the_face_is_blurred(astronaut):
     image, marks = astronaut.image, astronaut.face.landmarks
     sharp, blurred = face_sharpness(image, marks), face_sharpness(cv2.GaussianBlur(image, (0, 0), 3), marks)
     assert blurred < 0.25 * sharp
+
+
+def test_crop_sharpness_reads_a_models_float_face_as_the_loop_rounds_it(astronaut):
+    from faces import align_face
+
+    aligned = align_face(astronaut.image, astronaut.face.landmarks, 128, "whole_face")
+    crop, marks = aligned.crop, aligned.landmarks
+    as_float = crop.astype(np.float32) / 255.0  # a model's face
+    assert crop_sharpness(as_float, marks, "whole_face") == pytest.approx(crop_sharpness(crop, marks, "whole_face"))
+    assert crop_sharpness(cv2.GaussianBlur(crop, (0, 0), 1.5), marks, "whole_face") < 0.5 * crop_sharpness(
+        crop, marks, "whole_face")
 
 
 def test_summary_counts_missing_output_faces_against_the_model_and_checks_targets():
