@@ -65,6 +65,28 @@ def test_fine_targets_are_the_area_downscale_unmoved_and_keep_the_detail_a_resam
     assert np.median(ratios) < 0.92, np.median(ratios)  # 0.83 measured
 
 
+def test_cubic_crops_are_the_live_loops_resampling_and_keep_more_detail_than_area_ones(faceset_a):
+    from training.data import load_bank, resized_crop
+    from training.faceset import Faceset
+
+    faceset = Faceset.load(faceset_a)
+    area, cubic = load_bank(faceset, R), load_bank(faceset, R, resize="cubic")
+    assert np.array_equal(area.aux, cubic.aux) and np.array_equal(area.yaw, cubic.yaw)  # only the pixels differ
+    crop = faceset.read(0)
+    assert np.array_equal(cubic.images[0], cv2.resize(crop, (R, R), interpolation=cv2.INTER_CUBIC))
+    assert np.array_equal(area.images[0], cv2.resize(crop, (R, R), interpolation=cv2.INTER_AREA))
+    assert np.array_equal(resized_crop(crop, crop.shape[0], "cubic"), crop)  # at its own size: as it is
+    assert np.abs(area.images.astype(int) - cubic.images).mean() < 6  # the same faces
+
+    def detail(x):
+        return cv2.Laplacian(cv2.cvtColor(x, cv2.COLOR_BGR2GRAY), cv2.CV_32F)[R // 4:-R // 4, R // 4:-R // 4].var()
+
+    ratios = [detail(c) / detail(a) for a, c in zip(area.images[::8], cubic.images[::8])]
+    assert np.median(ratios) > 1.15, np.median(ratios)
+    with pytest.raises(ValueError, match="unknown crop resize"):
+        resized_crop(crop, R, "nearest")
+
+
 def test_augmentation_is_a_pure_function_of_the_generator(face):
     image, aux = face
     a = augment_face(np.random.default_rng(7), image, aux, AugmentConfig())

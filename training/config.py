@@ -16,7 +16,7 @@ from faces.cli import add_setting_options, given_settings, non_negative_float, n
     positive_int, setting
 from training.augment import AugmentConfig
 from training.checkpoint import CheckpointError
-from training.data import SAMPLINGS, check_alike, find_facesets
+from training.data import CROP_RESIZES, SAMPLINGS, check_alike, find_facesets
 from training.faceset import Faceset, FacesetError
 from training.losses import LossConfig
 from training.model import INIT_FRESH, PAIR_DECODER_B_WIDTH, PRESETS, ModelConfig, SwapModel, scale_config
@@ -102,6 +102,9 @@ class TrainConfig:
                                "detail) or fine (the faceset's crop at twice the resolution, averaged down: none; where the "
                                "faceset's crops are that big, else as crop)",
                                choices=TARGET_WARPS)
+    crop_resize: str = setting("area", "how faceset crops are brought to the training resolution: area (averaged "
+                               "down) or cubic (bicubic, as the live loop warps its crops from the frame: about "
+                               "1.35x the Laplacian variance of area at 256 -> 128 px)", choices=CROP_RESIZES)
     seed: int = setting(0, "random seed", type=non_negative_int)
     workers: int | None = setting(None, "data loading processes (default 0 on a CPU: batches are made in "
                                   "the trainer's process; up to 8 on a GPU)", type=non_negative_int)
@@ -161,13 +164,14 @@ PAIR_SAMPLING = "yaw-mouth"
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
-             "gan", "gan_share", "gan_region", "true_face", "swap_mask", "target_warp", "weight_decay", "batch_size",
-             "workers", "threads", "device", "precision", "save_every", "preview_every", "log_every")
+             "gan", "gan_share", "gan_region", "true_face", "swap_mask", "target_warp", "crop_resize", "weight_decay",
+             "batch_size", "workers", "threads", "device", "precision", "save_every", "preview_every", "log_every")
 
 # The settings every training command line offers, generated from the fields above.
 OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "gan", "gan_share",
-           "gan_region", "gan_patch", "true_face", "swap_mask", "sampling", "target_warp", "warmup_steps", "seed",
-           "workers", "threads", "device", "precision", "save_every", "preview_every", "log_every")
+           "gan_region", "gan_patch", "true_face", "swap_mask", "sampling", "target_warp", "crop_resize",
+           "warmup_steps", "seed", "workers", "threads", "device", "precision", "save_every", "preview_every",
+           "log_every")
 
 
 def add_options(parser: argparse.ArgumentParser, names: tuple[str, ...] = OPTIONS) -> None:

@@ -36,6 +36,7 @@ from training.faceset import INDEX_NAME, Faceset, FacesetError
 
 EYES_AND_MOUTH = (slice(36, 42), slice(42, 48), slice(48, 60))  # right eye, left eye, outer lips
 SAMPLINGS = ("uniform", "yaw", "yaw-mouth")
+CROP_RESIZES = ("area", "cubic")  # how faceset crops come to the training resolution (resized_crop)
 POOL_CLIP_FACES = 32   # in a pool, the faces of one clip weigh together as much as this many photos
 YAW_BINS = 12
 MOUTH_EDGES = (0.05, 0.1)  # mouth_open bins: closed, half open, open (the bench pair's B: 75%, 15%, 10% of faces)
@@ -101,9 +102,20 @@ def yaw_estimate(landmarks: np.ndarray) -> float:
     return float((nose - (left + right) / 2) / max(abs(right - left), 1e-6))
 
 
+def resized_crop(crop: np.ndarray, resolution: int, resize: str = "area") -> np.ndarray:
+    """A faceset crop at the training resolution: `resize` 'area' (averaged down: `fit_crop`) or 'cubic' (bicubic
+    either way, without a prefilter, as the live loop's bicubic warp makes its crops from a frame)."""
+    if resize not in CROP_RESIZES:
+        raise ValueError(f"unknown crop resize {resize!r}; choose from {', '.join(CROP_RESIZES)}")
+    if resize == "area" or crop.shape[0] == resolution:
+        return fit_crop(crop, resolution)
+    return cv2.resize(crop, (resolution, resolution), interpolation=cv2.INTER_CUBIC)
+
+
 def load_bank(faceset: Faceset, resolution: int, progress: bool = False, group_base: int = 0,
-              fine: bool = False) -> FaceBank:
-    """Read every face of `faceset`, resized to `resolution`, with its aux maps (`progress`: show a bar).
+              fine: bool = False, resize: str = "area") -> FaceBank:
+    """Read every face of `faceset`, resized to `resolution` (`resize`: see `resized_crop`), with its aux maps
+    (`progress`: show a bar).
 
     Faces get group ids from `group_base` up, one per source file (a clip, or a photo). `fine`: keep each face at
     twice the resolution as well, for the targets, where the faceset's crops are that big."""
@@ -117,7 +129,7 @@ def load_bank(faceset: Faceset, resolution: int, progress: bool = False, group_b
     faces = progress_bar(range(n), f"loading {faceset.root.name}", unit="face", leave=False) if progress else range(n)
     for i in faces:
         crop = faceset.read(i)
-        images[i] = fit_crop(crop, resolution)
+        images[i] = resized_crop(crop, resolution, resize)
         if fine_images is not None:
             fine_images[i] = fine_face(fit_crop(crop, 2 * resolution))
         landmarks = faceset.landmarks(i)
@@ -151,13 +163,14 @@ def find_facesets(paths: list[str | Path]) -> list[Faceset]:
     return found
 
 
-def load_facesets(facesets: list[Faceset], resolution: int, progress: bool = False, fine: bool = False) -> FaceBank:
-    """All faces of `facesets` in one bank (groups numbered across them; `fine`: see `load_bank`)."""
+def load_facesets(facesets: list[Faceset], resolution: int, progress: bool = False, fine: bool = False,
+                  resize: str = "area") -> FaceBank:
+    """All faces of `facesets` in one bank (groups numbered across them; `fine`, `resize`: see `load_bank`)."""
     banks, base = [], 0
     many = progress and len(facesets) > 1
     items = progress_bar(facesets, "loading facesets", unit="faceset", leave=False) if many else facesets
     for faceset in items:
-        banks.append(load_bank(faceset, resolution, progress and not many, base, fine))
+        banks.append(load_bank(faceset, resolution, progress and not many, base, fine, resize))
         base = int(banks[-1].groups.max()) + 1
     return FaceBank.concat(banks)
 

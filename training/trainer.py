@@ -269,7 +269,8 @@ def load_data(cfg: TrainConfig, progress: bool = False) -> RunData:
     sides = [cfg.facesets_a] if cfg.pretrain else [cfg.facesets_a, cfg.facesets_b]
     banks = []
     for folders in sides:
-        bank = load_facesets(find_facesets(folders), cfg.resolution, progress, fine=cfg.target_warp == "fine")
+        bank = load_facesets(find_facesets(folders), cfg.resolution, progress, fine=cfg.target_warp == "fine",
+                             resize=cfg.crop_resize)
         train_idx, held_idx = holdout_split(len(bank), cfg.holdout, cfg.seed)
         banks.append((bank.subset(train_idx), bank.subset(held_idx if len(held_idx) else train_idx)))
     (train_a, held_a), (train_b, held_b) = banks if len(banks) == 2 else banks * 2
