@@ -8,7 +8,7 @@ The encoder (optionally after folding 2x2 pixel blocks into channels, `unshuffle
 crop by 16, squeezes it through a dense bottleneck (`latent`), and expands it back to a small map.
 Each decoder upsamples that map; its heads then predict a face (3 channels, RGB in [0, 1]) and a
 mask (1 channel in [0, 1]) as sub-pixel convolutions (`head_scale` x `head_scale` blocks), so no
-full-resolution feature map is ever computed.
+full-resolution feature map is computed (except in a full-resolution decoder B, below).
 Swapping is encoder + the *other* decoder: `model.path("a2b")` is what gets exported. Decoder B may be wider
 than decoder A (`dec_b_channels`), and may go on to the full resolution with one more upscale and predict pixels
 rather than blocks (`dec_b_head_scale` 1): a pair started from a pretrained run draws it anew, so its shape is free.
