@@ -2,6 +2,7 @@
 
     face.py, landmarks.py  Face and the landmark backends by name (mediapipe_backend.py, dlib_backend.py)
     align.py               the template, similarity alignment, crop and paste-back; masks.py the hull masks
+    color.py               colour transfer between crops (the live loop's colour match, training's ct)
     media.py               the one reader of videos, images and image folders; image.py any image as BGR uint8
     tensors.py             aligned crops to network tensors and back
     model_files.py         finding and fetching verified model files; fileio.py crash-safe writes

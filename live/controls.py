@@ -19,7 +19,8 @@ from typing import Callable
 import platformdirs
 
 from faces.fileio import atomic_write_bytes
-from live.composite import COLOR_TRANSFERS, MASK_MODES
+from faces.color import COLOR_TRANSFERS
+from live.composite import MASK_MODES
 from live.swapper import FACE_MODES, FaceSwapper, SwapSettings
 
 # control -> (where it lives: "swap" or "composite", JSON type(s), allowed values or (low, high))

@@ -10,10 +10,11 @@ import pytest
 
 from export.contract import ModelContract
 from faces import TEMPLATE_ID, align_face, create_landmarker
+from faces.color import lct, rct
 from live.backends import live_cpu_threads
 from live.inference import model_input, model_output
-from live.composite import (CompositeSettings, blend_mask, composite_face, draw_label, label_box, lct, paste_face,
-                            prepare_face, rct, seamless_paste)
+from live.composite import (CompositeSettings, blend_mask, composite_face, draw_label, label_box, paste_face,
+                            prepare_face, seamless_paste)
 from live.profiler import CHUNK_FRAMES, FrameLog, FrameTiming, Profiler, StageTimer
 from live.rss import RssSampler
 from live.queues import END, FrameQueue
