@@ -87,6 +87,43 @@ def test_cubic_crops_are_the_live_loops_resampling_and_keep_more_detail_than_are
         resized_crop(crop, R, "nearest")
 
 
+def test_color_transfer_gives_bs_faces_as_colours_and_leaves_as_and_the_geometry(faceset_a, faceset_b):
+    """On the bench pair: with rct, B's input and target faces take A's mean colour inside the hull (Lab a and b),
+    the same face underneath (edges where they were), and A's faces are the batches without it."""
+    from training.data import load_bank, recolor
+    from training.faceset import Faceset
+
+    banks = [load_bank(Faceset.load(f), R, fine=True) for f in (faceset_a, faceset_b)]
+    still = AugmentConfig(warp=False, rotation=0, scale=0, shift=0, flip=0, brightness=0, contrast=0, saturation=0,
+                          white_balance=0)
+    plain, ct = (PairBatches(*banks, 8, still, seed=1, color_transfer=c)[2] for c in ("none", "rct"))
+    assert torch.equal(plain["a_target"], ct["a_target"]) and torch.equal(plain["b_aux"], ct["b_aux"])
+
+    def chroma(faces, aux):  # mean Lab (a, b) inside the hull, per face
+        out = []
+        for face, hull in zip(faces.permute(0, 2, 3, 1).numpy(), aux[:, 0].numpy()):
+            lab = cv2.cvtColor(np.ascontiguousarray(face[..., ::-1]), cv2.COLOR_BGR2Lab)
+            out.append(lab[hull > 0.5][:, 1:].mean(0))
+        return np.array(out)
+
+    mean_a = chroma(plain["a_target"], plain["a_aux"]).mean(0)
+    before, after = (np.abs(chroma(b["b_target"], b["b_aux"]) - mean_a).sum(1).mean() for b in (plain, ct))
+    assert after < 0.5 * before, (before, after)  # B's faces moved most of the way to A's colours
+    assert torch.equal(ct["b_input"], ct["b_target"])  # no warp: input and target recoloured alike
+    grey = [cv2.Canny((b["b_target"][0, 1].numpy() * 255).astype(np.uint8), 40, 100) > 0 for b in (plain, ct)]
+    assert (grey[0] & grey[1]).sum() > 0.6 * grey[0].sum()  # the same face, recoloured
+
+    image, fine, hull = banks[1].images[0], banks[1].fine[0], banks[1].aux[0][..., 0]
+    recoloured, fine_recoloured = recolor(image, fine, hull, banks[0].images[0], banks[0].aux[0][..., 0])
+    def shift(x, y):  # mean change per channel
+        return y.reshape(-1, 3).mean(0) - x.reshape(-1, 3).astype(float).mean(0)
+
+    assert np.abs(shift(image, recoloured)).max() > 5  # a real change, which the 2x face takes alike
+    assert np.abs(shift(fine, fine_recoloured) - shift(image, recoloured)).max() < 1.5
+    with pytest.raises(ValueError, match="unknown colour transfer"):
+        PairBatches(*banks, 8, still, seed=1, color_transfer="sot")
+
+
 def test_augmentation_is_a_pure_function_of_the_generator(face):
     image, aux = face
     a = augment_face(np.random.default_rng(7), image, aux, AugmentConfig())
@@ -312,6 +349,7 @@ def test_new_run_defaults_come_from_the_facesets_and_the_preset(faceset_a, faces
     assert cfg.identities == ["pcavs_00104", "pcavs_00098"] and cfg.lr == 2e-4
     assert (cfg.coverage, cfg.resolution, cfg.batch_size, cfg.warp) == ("whole_face", 128, 8, True)
     assert (cfg.sampling, cfg.gan, cfg.gan_share) == ("yaw-mouth", 0.02, 0.4)  # a pair's: what won per CPU-minute
+    assert cfg.color_transfer == "none"
     assert new_run_config(faceset_a, faceset_b, "fast", gan=0.0).gan == 0.0
     assert new_run_config(faceset_a, faceset_b, "fast", batch_size=32, sampling="uniform").batch_size == 32
     pool = new_run_config([faceset_a, faceset_b], faceset_b, "fast")  # A a pool: uniform with its clip cap, batch 16
@@ -320,7 +358,6 @@ def test_new_run_defaults_come_from_the_facesets_and_the_preset(faceset_a, faces
     assert (hd.batch_size, hd.sampling, hd.gan) == (16, "yaw-mouth", 0.0)
     named = new_run_config(faceset_a, faceset_b, "quality", names=("alice", None), lr=1e-4)
     assert named.identities == ["alice", "pcavs_00098"] and named.lr == 1e-4 and named.resolution == 256
-
 
 
 def test_patch_discriminator_judges_patches_of_the_same_size_at_either_resolution():

@@ -16,7 +16,7 @@ from faces.cli import add_setting_options, given_settings, non_negative_float, n
     positive_int, setting
 from training.augment import AugmentConfig
 from training.checkpoint import CheckpointError
-from training.data import CROP_RESIZES, SAMPLINGS, check_alike, find_facesets
+from training.data import COLOR_TRANSFERS, CROP_RESIZES, SAMPLINGS, check_alike, find_facesets
 from training.faceset import Faceset, FacesetError
 from training.losses import LossConfig
 from training.model import INIT_FRESH, PAIR_DECODER_B_WIDTH, PRESETS, ModelConfig, SwapModel, scale_config
@@ -104,7 +104,10 @@ class TrainConfig:
                                choices=TARGET_WARPS)
     crop_resize: str = setting("area", "how faceset crops are brought to the training resolution: area (averaged "
                                "down) or cubic (bicubic, as the live loop warps its crops from the frame: about "
-                               "1.35x the Laplacian variance of area at 256 -> 128 px)", choices=CROP_RESIZES)
+                               "1.35x the Laplacian variance of area at 256 -> 128 px))", choices=CROP_RESIZES)
+    color_transfer: str = setting("none", "colours B's training faces take (DeepFaceLab's ct_mode): none, or rct, "
+                                  "each B face recoloured (Reinhard, Lab) to a random A face's colours inside the "
+                                  "face, input and target alike", choices=COLOR_TRANSFERS)
     seed: int = setting(0, "random seed", type=non_negative_int)
     workers: int | None = setting(None, "data loading processes (default 0 on a CPU: batches are made in "
                                   "the trainer's process; up to 8 on a GPU)", type=non_negative_int)
@@ -164,13 +167,13 @@ PAIR_SAMPLING = "yaw-mouth"
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
-             "gan", "gan_share", "gan_region", "true_face", "swap_mask", "target_warp", "crop_resize", "weight_decay",
-             "batch_size", "workers", "threads", "device", "precision", "save_every", "preview_every", "log_every")
+             "gan", "gan_share", "gan_region", "true_face", "swap_mask", "target_warp", "crop_resize", "color_transfer",
+             "weight_decay", "batch_size", "workers", "threads", "device", "precision", "save_every", "preview_every", "log_every")
 
 # The settings every training command line offers, generated from the fields above.
 OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "gan", "gan_share",
            "gan_region", "gan_patch", "true_face", "swap_mask", "sampling", "target_warp", "crop_resize",
-           "warmup_steps", "seed", "workers", "threads", "device", "precision", "save_every", "preview_every",
+           "color_transfer", "warmup_steps", "seed", "workers", "threads", "device", "precision", "save_every", "preview_every",
            "log_every")
 
 
@@ -190,7 +193,8 @@ def add_options(parser: argparse.ArgumentParser, names: tuple[str, ...] = OPTION
 def settings_from(args: argparse.Namespace, names: tuple[str, ...] = OPTIONS) -> dict:
     """The settings `add_options` options that were given, as TrainConfig keyword arguments."""
     settings = given_settings(args, names)
-    loss = {name: getattr(args, name) for name in ("eyes_mouth", "edges", "dssim_fine") if getattr(args, name, None) is not None}
+    loss = {name: getattr(args, name) for name in ("eyes_mouth", "edges", "dssim_fine")
+            if getattr(args, name, None) is not None}
     if loss:
         settings["loss"] = LossConfig(**loss)
     return settings

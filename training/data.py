@@ -12,6 +12,10 @@ of facesets). Faces are drawn by `sampling`:
   within the band as "yaw" would, so a person who mostly keeps the mouth closed still shows the decoder their
   open mouths as often as the closed ones.
 
+With a colour transfer (`COLOR_TRANSFERS` other than "none", DeepFaceLab's ct_mode), each B face is first given
+the colours of a random A face inside both hulls, input and target alike: decoder B then learns B under the light and
+skin tones of A's faces (of a whole pool's, for an any-face model), the codes the swap will feed it.
+
 Batch `step` is drawn from a generator seeded by (seed, rank, step) alone, so the data a run sees
 does not depend on worker count, prefetching or where a resumed run restarted.
 """
@@ -30,6 +34,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from faces import hull_mask, mouth_open
 from faces.cli import progress_bar
+from faces.color import apply_lab, rct_transform
 from faces.tensors import fit_crop
 from training.augment import AugmentConfig, augment_face, fine_face
 from training.faceset import INDEX_NAME, Faceset, FacesetError
@@ -37,6 +42,7 @@ from training.faceset import INDEX_NAME, Faceset, FacesetError
 EYES_AND_MOUTH = (slice(36, 42), slice(42, 48), slice(48, 60))  # right eye, left eye, outer lips
 SAMPLINGS = ("uniform", "yaw", "yaw-mouth")
 CROP_RESIZES = ("area", "cubic")  # how faceset crops come to the training resolution (resized_crop)
+COLOR_TRANSFERS = ("none", "rct")  # what B's faces take of A's colours (recolor)
 POOL_CLIP_FACES = 32   # in a pool, the faces of one clip weigh together as much as this many photos
 YAW_BINS = 12
 MOUTH_EDGES = (0.05, 0.1)  # mouth_open bins: closed, half open, open (the bench pair's B: 75%, 15%, 10% of faces)
@@ -211,21 +217,34 @@ def check_alike(a: Faceset, b: Faceset) -> None:
         raise FacesetError(f"facesets were aligned to different templates: {a.template_id!r} and {b.template_id!r}")
 
 
+def recolor(image: np.ndarray, fine: np.ndarray | None, region: np.ndarray, reference: np.ndarray,
+            reference_region: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """`image` (and its 2x `fine` copy, alike) with `reference`'s colours (Reinhard, Lab) inside both hull masks
+    (uint8, same crop): the two faces are aligned to one template, so their hulls nearly coincide."""
+    transform = rct_transform(image, reference, np.minimum(region, reference_region) * np.float32(1 / 255))
+    return apply_lab(image, transform), None if fine is None else apply_lab(fine, transform)
+
+
 class PairBatches(Dataset):
     """Item `step` is one training batch: augmented A and B faces, drawn by a (seed, rank, step) generator.
 
     Each batch holds float32 NCHW tensors (channels_last in memory, as the trainer's networks take them) ready for
     the network: `a_input`, `a_target` (RGB in [0, 1]) and `a_aux` (hull mask, eyes + mouth in [0, 1]), and the
-    same for B. Faces are drawn with `weights_a` / `weights_b` (None: uniformly).
+    same for B. Faces are drawn with `weights_a` / `weights_b` (None: uniformly); with `color_transfer` "rct" each
+    B face first takes the colours of an A face drawn uniformly (`recolor`).
     """
 
     def __init__(self, bank_a: FaceBank, bank_b: FaceBank, batch_size: int, augment: AugmentConfig,
-                 seed: int, rank: int = 0, weights_a: np.ndarray | None = None, weights_b: np.ndarray | None = None):
+                 seed: int, rank: int = 0, weights_a: np.ndarray | None = None, weights_b: np.ndarray | None = None,
+                 color_transfer: str = "none"):
+        if color_transfer not in COLOR_TRANSFERS:
+            raise ValueError(f"unknown colour transfer {color_transfer!r}; choose from {', '.join(COLOR_TRANSFERS)}")
         # Shared-memory tensors reach worker processes as handles, not copies.
         self.banks = tuple(tuple(None if x is None else torch.from_numpy(x).share_memory_()
                                  for x in (b.images, b.aux, b.fine)) for b in (bank_a, bank_b))
         self.weights = (weights_a, weights_b)
         self.batch_size, self.augment, self.seed, self.rank = batch_size, augment, seed, rank
+        self.color_transfer = color_transfer
 
     def __len__(self) -> int:
         return 2 ** 62  # indexed by step; the sampler decides where to stop
@@ -239,8 +258,14 @@ class PairBatches(Dataset):
                 picks = rng.integers(0, len(images), size=self.batch_size)
             else:
                 picks = rng.choice(len(images), size=self.batch_size, p=weights)
-            faces = [augment_face(rng, images[i], aux[i], self.augment, rgb=True, fine=None if fine is None else fine[i])
-                     for i in picks]
+            faces = []
+            for i in picks:
+                image, fine_i = images[i], None if fine is None else fine[i]
+                if name == "b" and self.color_transfer != "none":
+                    a_images, a_aux = self.banks[0][0].numpy(), self.banks[0][1].numpy()
+                    j = rng.integers(0, len(a_images))
+                    image, fine_i = recolor(image, fine_i, aux[i][..., 0], a_images[j], a_aux[j][..., 0])
+                faces.append(augment_face(rng, image, aux[i], self.augment, rgb=True, fine=fine_i))
             inputs, targets, masks = (np.stack([f[k] for f in faces]) for k in range(3))
             for key, pixels in (("input", inputs), ("target", targets), ("aux", masks)):
                 batch[f"{name}_{key}"] = _channels_last(pixels)

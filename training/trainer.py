@@ -481,7 +481,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
             adversarial = False
             while running:  # one pass per augmentation phase: warped, then (for the last share) unwarped
                 batches = PairBatches(data.train_a, data.train_b, cfg.batch_size, replace(cfg.augment, warp=warp),
-                                      cfg.seed, cluster.rank, data.weights_a, data.weights_b)
+                                      cfg.seed, cluster.rank, data.weights_a, data.weights_b, cfg.color_transfer)
                 running = False
                 for batch in batch_loader(batches, step, cfg.steps, workers, pin_memory=cuda):
                     lr = learning_rate(cfg, step, clock.fraction(step))
