@@ -104,7 +104,8 @@ class TrainConfig:
                                choices=TARGET_WARPS)
     crop_resize: str = setting("area", "how faceset crops are brought to the training resolution: area (averaged "
                                "down) or cubic (bicubic, as the live loop warps its crops from the frame: about "
-                               "1.35x the Laplacian variance of area at 256 -> 128 px))", choices=CROP_RESIZES)
+                               "1.35x the Laplacian variance of area at 256 -> 128 px) (default cubic for a pair, "
+                               "area otherwise)", choices=CROP_RESIZES)
     color_transfer: str = setting("none", "colours B's training faces take (DeepFaceLab's ct_mode): none, or rct, "
                                   "each B face recoloured (Reinhard, Lab) to a random A face's colours inside the "
                                   "face, input and target alike", choices=COLOR_TRANSFERS)
@@ -164,6 +165,12 @@ POOL_SWAP_MASK = 1.0
 # 0.896 / 0.927 / 0.905 in three runs against 0.866 / 0.874 over yaw alone, two seeds each; the same sharpness;
 # quality_bench, 30 CPU-minutes from a pretrained run): B's faceset mostly keeps its mouth closed.
 PAIR_SAMPLING = "yaw-mouth"
+
+# How a pair's faceset crops reach the training resolution: plain bicubic, as the live loop's warp makes the crops it
+# feeds the model, kept more of B's detail than area-averaging (0.47 and 0.48 of the ceiling against 0.44, distance to
+# B 0.481 and 0.490 against 0.518, seeds 0 and 1; quality_bench, 30 CPU-minutes from a pretrained run, AMD machine).
+# Pools and pretraining keep area: not measured there.
+PAIR_CROP_RESIZE = "cubic"
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
@@ -250,6 +257,7 @@ def new_run_config(facesets_a, facesets_b, preset: str = "fast", width: float = 
         settings.setdefault("no_warp_share", 0.0)
     elif len(a) == 1 and len(b) == 1:  # a pair (a pool keeps its per-clip cap): its sampling, batch and GAN phase
         settings.setdefault("sampling", PAIR_SAMPLING)
+        settings.setdefault("crop_resize", PAIR_CROP_RESIZE)
         settings.setdefault("batch_size", PAIR_BATCH.get(preset, TrainConfig.batch_size))
         gan, gan_share = PAIR_GAN.get(preset, (TrainConfig.gan, TrainConfig.gan_share))
         settings.setdefault("gan", gan)
