@@ -349,11 +349,12 @@ def test_new_run_defaults_come_from_the_facesets_and_the_preset(faceset_a, faces
     assert cfg.identities == ["pcavs_00104", "pcavs_00098"] and cfg.lr == 2e-4
     assert (cfg.coverage, cfg.resolution, cfg.batch_size, cfg.warp) == ("whole_face", 128, 8, True)
     assert (cfg.sampling, cfg.gan, cfg.gan_share) == ("yaw-mouth", 0.02, 0.4)  # a pair's: what won per CPU-minute
-    assert (cfg.crop_resize, cfg.color_transfer) == ("cubic", "none")
+    assert (cfg.crop_resize, cfg.color_transfer) == ("cubic", "rct")
     assert new_run_config(faceset_a, faceset_b, "fast", gan=0.0).gan == 0.0
     assert new_run_config(faceset_a, faceset_b, "fast", batch_size=32, sampling="uniform").batch_size == 32
     pool = new_run_config([faceset_a, faceset_b], faceset_b, "fast")  # A a pool: uniform with its clip cap, batch 16
-    assert (pool.batch_size, pool.sampling, pool.gan, pool.crop_resize) == (16, "uniform", 0.0, "area")
+    assert (pool.batch_size, pool.sampling, pool.gan, pool.crop_resize, pool.color_transfer) == (
+        16, "uniform", 0.0, "area", "none")
     hd = new_run_config(faceset_a, faceset_b, "hd")
     assert (hd.batch_size, hd.sampling, hd.gan) == (16, "yaw-mouth", 0.0)
     named = new_run_config(faceset_a, faceset_b, "quality", names=("alice", None), lr=1e-4)
