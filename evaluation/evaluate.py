@@ -191,8 +191,8 @@ TARGET_CEILING_FACES = 32
 
 
 def faceset_crop_sharpness(faceset: Path, resolution: int, faces: int = TARGET_CEILING_FACES) -> float:
-    """The median sharpness of up to `faces` faces spread over a faceset, each resized to `resolution` as training
-    resizes it by default (area-averaged, `--crop-resize area`): what B's own pictures hold at the model's resolution,
+    """The median sharpness of up to `faces` faces spread over a faceset, each resized to `resolution` area-averaged
+    (`--crop-resize area`, a pool's default): what B's own pictures hold at the model's resolution,
     in the crop the model draws."""
     fs = Faceset.load(faceset)
     scale = resolution / fs.size

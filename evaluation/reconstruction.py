@@ -18,12 +18,12 @@ from training.losses import LossConfig
 from training.monitor import evaluate
 
 
-def _run_heldout(run_config: dict, which: str, resolution: int) -> tuple[FaceBank, str]:
+def _run_heldout(run_config: dict, which: str, resolution: int, resize: str) -> tuple[FaceBank, str]:
     folders = run_config[f"facesets_{which}"]
     missing = [f for f in folders if not (Path(f) / "faceset.json").is_file()]
     if missing:
         raise FacesetError(f"the run's faceset {which.upper()} ({missing[0]}) is not here")
-    bank = load_facesets(find_facesets(folders), resolution)
+    bank = load_facesets(find_facesets(folders), resolution, resize=resize)
     _, held = holdout_split(len(bank), run_config["holdout"], run_config["seed"])
     where = folders[0] if len(folders) == 1 else f"its {len(folders)} facesets"
     return bank.subset(held), f"{len(held)} faces the run held out of {where}"
@@ -36,12 +36,13 @@ def reconstruction_scores(ckpt: dict, heldout_a: str | Path | None = None) -> di
     """
     cfg = ckpt["config"]
     resolution = int(cfg["resolution"])
+    resize = cfg.get("crop_resize", "area")  # the faces at the training resolution as the run made them
     if heldout_a is not None:
         faceset = Faceset.load(heldout_a)
-        held_a, from_a = load_bank(faceset, resolution), f"all {len(faceset)} faces of {faceset.root}"
+        held_a, from_a = load_bank(faceset, resolution, resize=resize), f"all {len(faceset)} faces of {faceset.root}"
     else:
-        held_a, from_a = _run_heldout(cfg, "a", resolution)
-    held_b, from_b = _run_heldout(cfg, "b", resolution)
+        held_a, from_a = _run_heldout(cfg, "a", resolution, resize)
+    held_b, from_b = _run_heldout(cfg, "b", resolution, resize)
     model = build_model_from_checkpoint(ckpt)
     scores = evaluate(model, held_a, held_b, LossConfig(**cfg.get("loss", {})), torch.device("cpu"))
     return {"a2a_psnr": scores["a2a_psnr"], "a2a_ssim": scores["a2a_ssim"], "b2b_psnr": scores["b2b_psnr"],

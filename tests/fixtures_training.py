@@ -16,7 +16,8 @@ import pytest
 # The toy recipe the evaluation tests' thresholds were set on: uniform sampling and no GAN phase, whatever a pair's
 # defaults are.
 TINY_RUN = dict(preset="fast", width=0.25, resolution=64, batch_size=8, lr=5e-4, warmup_steps=10, steps=100,
-                sampling="uniform", gan=0.0, save_every=1000, preview_every=1000, log_every=1, threads=1, workers=1)
+                sampling="uniform", gan=0.0, color_transfer="none", save_every=1000, preview_every=1000, log_every=1,
+                threads=1, workers=1)
 
 
 def _extract(data_dir: Path, tmp_path_factory, clip: str) -> Path:
