@@ -252,6 +252,7 @@ class PairBatches(Dataset):
     def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.rank, step])
         batch = {}
+        a_images, a_aux = self.banks[0][0].numpy(), self.banks[0][1].numpy()  # B's colour references
         for name, (images, aux, fine), weights in zip("ab", self.banks, self.weights):
             images, aux, fine = images.numpy(), aux.numpy(), None if fine is None else fine.numpy()
             if weights is None:
@@ -262,7 +263,6 @@ class PairBatches(Dataset):
             for i in picks:
                 image, fine_i = images[i], None if fine is None else fine[i]
                 if name == "b" and self.color_transfer != "none":
-                    a_images, a_aux = self.banks[0][0].numpy(), self.banks[0][1].numpy()
                     j = rng.integers(0, len(a_images))
                     image, fine_i = recolor(image, fine_i, aux[i][..., 0], a_images[j], a_aux[j][..., 0])
                 faces.append(augment_face(rng, image, aux[i], self.augment, rgb=True, fine=fine_i))
