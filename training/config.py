@@ -16,7 +16,7 @@ from faces.cli import add_setting_options, given_settings, non_negative_float, n
     positive_int, setting
 from training.augment import AugmentConfig
 from training.checkpoint import CheckpointError
-from training.data import COLOR_TRANSFERS, CROP_RESIZES, SAMPLINGS, check_alike, find_facesets
+from training.data import CROP_RESIZES, SAMPLINGS, TRAIN_COLOR_TRANSFERS, check_alike, find_facesets
 from training.faceset import Faceset, FacesetError
 from training.losses import LossConfig
 from training.model import INIT_FRESH, PAIR_DECODER_B_WIDTH, PRESETS, ModelConfig, SwapModel, scale_config
@@ -109,7 +109,7 @@ class TrainConfig:
     color_transfer: str = setting("none", "colours B's training faces take (DeepFaceLab's ct_mode): none, or rct, "
                                   "each B face recoloured (Reinhard, Lab) to a random A face's colours inside the "
                                   "face, input and target alike (default rct for a pair, none otherwise)",
-                                  choices=COLOR_TRANSFERS)
+                                  choices=TRAIN_COLOR_TRANSFERS)
     seed: int = setting(0, "random seed", type=non_negative_int)
     workers: int | None = setting(None, "data loading processes (default 0 on a CPU: batches are made in "
                                   "the trainer's process; up to 8 on a GPU)", type=non_negative_int)

@@ -12,9 +12,9 @@ of facesets). Faces are drawn by `sampling`:
   within the band as "yaw" would, so a person who mostly keeps the mouth closed still shows the decoder their
   open mouths as often as the closed ones.
 
-With a colour transfer (`COLOR_TRANSFERS` other than "none", DeepFaceLab's ct_mode), each B face is first given
-the colours of a random A face inside both hulls, input and target alike: decoder B then learns B under the light and
-skin tones of A's faces (of a whole pool's, for an any-face model), the codes the swap will feed it.
+With a colour transfer (`TRAIN_COLOR_TRANSFERS` other than "none", DeepFaceLab's ct_mode), each B face is first
+given the colours of a random A face inside both hulls, input and target alike: decoder B then learns B under the
+light and skin tones of A's faces (of a whole pool's, for an any-face model), the codes the swap will feed it.
 
 Batch `step` is drawn from a generator seeded by (seed, rank, step) alone, so the data a run sees
 does not depend on worker count, prefetching or where a resumed run restarted.
@@ -42,7 +42,7 @@ from training.faceset import INDEX_NAME, Faceset, FacesetError
 EYES_AND_MOUTH = (slice(36, 42), slice(42, 48), slice(48, 60))  # right eye, left eye, outer lips
 SAMPLINGS = ("uniform", "yaw", "yaw-mouth")
 CROP_RESIZES = ("area", "cubic")  # how faceset crops come to the training resolution (resized_crop)
-COLOR_TRANSFERS = ("none", "rct")  # what B's faces take of A's colours (recolor)
+TRAIN_COLOR_TRANSFERS = ("none", "rct")  # what B's faces take of A's colours (recolor)
 POOL_CLIP_FACES = 32   # in a pool, the faces of one clip weigh together as much as this many photos
 YAW_BINS = 12
 MOUTH_EDGES = (0.05, 0.1)  # mouth_open bins: closed, half open, open (the bench pair's B: 75%, 15%, 10% of faces)
@@ -237,8 +237,9 @@ class PairBatches(Dataset):
     def __init__(self, bank_a: FaceBank, bank_b: FaceBank, batch_size: int, augment: AugmentConfig,
                  seed: int, rank: int = 0, weights_a: np.ndarray | None = None, weights_b: np.ndarray | None = None,
                  color_transfer: str = "none"):
-        if color_transfer not in COLOR_TRANSFERS:
-            raise ValueError(f"unknown colour transfer {color_transfer!r}; choose from {', '.join(COLOR_TRANSFERS)}")
+        if color_transfer not in TRAIN_COLOR_TRANSFERS:
+            raise ValueError(f"unknown colour transfer {color_transfer!r}; "
+                             f"choose from {', '.join(TRAIN_COLOR_TRANSFERS)}")
         # Shared-memory tensors reach worker processes as handles, not copies.
         self.banks = tuple(tuple(None if x is None else torch.from_numpy(x).share_memory_()
                                  for x in (b.images, b.aux, b.fine)) for b in (bank_a, bank_b))
