@@ -26,7 +26,6 @@ import numpy as np
 from export.contract import ContractError
 from faces import AlignedFace, FaceInputError, MediaSource, ModelFileError, create_landmarker
 from faces.fileio import atomic_write_bytes
-from faces.tensors import fit_crop
 from live.backends import BACKENDS, BackendError, create_backend
 from live.frame import Frame
 from live.profiler import FrameTiming
@@ -41,6 +40,7 @@ from evaluation.summary import TARGETS, FrameResult, check_targets, collapsed_fr
 from faces.cli import OneLineParser, add_setting_options, fail, given_settings, non_negative_int, positive_int, \
     progress_bar
 from training.checkpoint import CheckpointError, load_checkpoint
+from training.data import resized_crop
 from training.faceset import Faceset, FacesetError
 
 FORMAT = "swapcam-evaluation-1"
@@ -190,15 +190,16 @@ def sheet_frames(first: int, count: int, pairs: int = SHEET_PAIRS) -> set[int]:
 TARGET_CEILING_FACES = 32
 
 
-def faceset_crop_sharpness(faceset: Path, resolution: int, faces: int = TARGET_CEILING_FACES) -> float:
-    """The median sharpness of up to `faces` faces spread over a faceset, each resized to `resolution` area-averaged
-    (`--crop-resize area`, a pool's default): what B's own pictures hold at the model's resolution,
-    in the crop the model draws."""
+def faceset_crop_sharpness(faceset: Path, resolution: int, faces: int = TARGET_CEILING_FACES,
+                           resize: str = "area") -> float:
+    """The median sharpness of up to `faces` faces spread over a faceset, each brought to `resolution` as the run
+    brought them (`resize`: its --crop-resize): what B's own pictures hold at the model's resolution, in the crop the
+    model draws."""
     fs = Faceset.load(faceset)
     scale = resolution / fs.size
     picks = sorted(spread(0, len(fs), min(faces, len(fs))))
-    return float(np.median([crop_sharpness(fit_crop(fs.read(i), resolution), fs.landmarks(i) * scale, fs.coverage)
-                            for i in picks]))
+    return float(np.median([crop_sharpness(resized_crop(fs.read(i), resolution, resize), fs.landmarks(i) * scale,
+                                           fs.coverage) for i in picks]))
 
 
 def target_ceiling(faceset: Path, contract, settings: SwapSettings,
@@ -272,7 +273,9 @@ def run_evaluation(req: EvaluationRequest, progress: bool = True, embedder: Face
     summary["sharpness_vs_target"] = (summary["sharpness_output_median"] / summary["sharpness_target_median"]
                                       if summary["sharpness_target_median"] and summary["sharpness_output_median"]
                                       else None)
-    model_face, b_faces = summary["sharpness_model_median"], faceset_crop_sharpness(req.faceset_b, contract.resolution)
+    resize = ckpt["config"].get("crop_resize", "area") if ckpt is not None else "area"  # as the run resized B's faces
+    model_face = summary["sharpness_model_median"]
+    b_faces = faceset_crop_sharpness(req.faceset_b, contract.resolution, resize=resize)
     summary["sharpness_b_crops_median"] = b_faces
     summary["sharpness_model_vs_b_crops"] = model_face / b_faces if model_face and b_faces else None
     report = {"format": FORMAT, "model": str(req.model.absolute()), "backend": swapper.backend.name,
