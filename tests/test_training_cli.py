@@ -129,9 +129,23 @@ def test_usage_errors_are_one_line(capsys):
     ("--gan", "nan", "argument --gan: 'nan' is not a finite number"),
     ("--gan-share", "1.5", "argument --gan-share: 1.5 is not between 0 and 1"),
     ("--dssim-fine", "-0.5", "argument --dssim-fine: -0.5 is not between 0 and 1"),
+    ("--focal-freq", "-0.5", "argument --focal-freq: -0.5 is less than 0"),
 ])
 def test_adversarial_options_refuse_bad_numbers_in_one_line(option, value, message, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--out", "x", option, value])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip().splitlines() == [f"python -m training.train: error: {message} (see --help)"]
+
+
+def test_loss_options_reach_the_runs_loss_weights():
+    import argparse
+
+    from training.config import add_options, settings_from
+    from training.losses import LossConfig
+
+    parser = argparse.ArgumentParser()
+    add_options(parser)
+    assert "loss" not in settings_from(parser.parse_args([]))
+    args = parser.parse_args(["--focal-freq", "20", "--dssim-fine", "0.5", "--eyes-mouth", "5"])
+    assert settings_from(args)["loss"] == LossConfig(focal_freq=20.0, dssim_fine=0.5, eyes_mouth=5.0)

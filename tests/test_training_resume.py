@@ -42,7 +42,8 @@ def test_resumed_run_repeats_the_uninterrupted_losses(faceset_a, faceset_b, tmp_
 def test_resumed_adversarial_run_repeats_the_uninterrupted_losses(faceset_a, faceset_b, tmp_path):
     gan = dict(gan=0.1, gan_share=1.0, true_face=0.05, swap_mask=0.5, workers=0,  # both discriminators
                gan_patch=18, target_warp="fine",  # a shallower patch discriminator; targets from 2x the faces
-               loss=LossConfig(dssim_fine=0.5), crop_resize="cubic",  # half the DSSIM at the fine window
+               loss=LossConfig(dssim_fine=0.5, focal_freq=50.0),  # half the DSSIM at the fine window; spectra
+               crop_resize="cubic",
                color_transfer="rct")  # B's faces in A's colours
     whole = train(small_config(faceset_a, faceset_b, steps=8, **gan), tmp_path / "whole")
     train(small_config(faceset_a, faceset_b, steps=4, **gan), tmp_path / "split")
@@ -51,9 +52,11 @@ def test_resumed_adversarial_run_repeats_the_uninterrupted_losses(faceset_a, fac
     assert sum(k.endswith(".weight") for k in ckpt["discriminator"]) == 3  # two stride-2 stages and the logits
     rest = train(resumed_config(ckpt, "split", steps=8), tmp_path / "split", ckpt)
     assert rest.history == whole.history[4:]  # the discriminators and their optimisers came back as they were
-    assert ckpt["config"]["loss"]["dssim_fine"] == 0.5 and ckpt["config"]["color_transfer"] == "rct"
+    assert ckpt["config"]["loss"]["dssim_fine"] == 0.5 and ckpt["config"]["loss"]["focal_freq"] == 50.0
+    assert ckpt["config"]["color_transfer"] == "rct"
     plain = train(small_config(faceset_a, faceset_b, steps=8, workers=0, target_warp="fine", crop_resize="cubic",
-                               loss=LossConfig(dssim_fine=0.5), color_transfer="rct"), tmp_path / "plain")
+                               loss=LossConfig(dssim_fine=0.5, focal_freq=50.0), color_transfer="rct"),
+                  tmp_path / "plain")
     assert plain.history[0] == whole.history[0] and plain.history[-1] != whole.history[-1]
 
 

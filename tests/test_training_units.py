@@ -14,7 +14,7 @@ from training.augment import AugmentConfig, augment_face, random_warp_maps
 from training.checkpoint import (FORMAT, CheckpointError, load_checkpoint, restore_rng, rng_state,
                                  save_checkpoint)
 from training.data import FaceBank, PairBatches, face_aux, holdout_split
-from training.losses import LossConfig, face_loss, fine_ssim_window, masked_psnr, ssim_map
+from training.losses import LossConfig, face_loss, fine_ssim_window, focal_frequency_loss, masked_psnr, ssim_map
 from training.model import PRESETS, ModelConfig, SwapModel, count_macs, count_parameters, scale_config
 
 R = 64
@@ -237,6 +237,32 @@ def test_fine_dssim_takes_its_share_of_the_dssim_weight_and_charges_lost_detail_
     assert terms["dssim_fine"].item() > 1.2 * terms["dssim"].item()
     same = face_loss(target, mask, target, aux, LossConfig(dssim_fine=0.5))
     assert same["dssim_fine"].item() < 1e-6 and same["dssim"].item() < 1e-6
+
+
+def test_focal_frequency_loss_is_the_squared_error_unweighted_and_charges_one_missing_frequency_most(face):
+    image, aux = face
+    target = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
+    aux = torch.from_numpy(aux).permute(2, 0, 1)[None].float() / 255.0
+    mask = aux[:, :1]
+    torch.manual_seed(0)
+    noise = 0.05 * torch.randn_like(target)
+    x = torch.arange(R, dtype=torch.float32)
+    stripes = torch.cos(2 * np.pi * 12 * x / R).expand_as(target)  # one fine pattern, as a face misses a texture
+    stripes = stripes * (noise.square().mean() / stripes.square().mean()).sqrt()  # the same squared error
+    for err in (noise, stripes):  # Parseval: with every weight 1 (alpha 0) it is the mean squared pixel error
+        assert focal_frequency_loss(target + err, target, alpha=0.0).item() == pytest.approx(
+            err.square().mean().item(), rel=1e-4)
+    # weighted by their own distance, the frequencies the model misses most carry the loss: the same pixel error
+    # costs about twice as much as one missing pattern (all of it) as spread thinly over the spectrum as noise
+    focused, spread_out = focal_frequency_loss(target + stripes, target), focal_frequency_loss(target + noise, target)
+    assert focused.item() > 1.8 * spread_out.item() and focused.item() <= noise.square().mean().item() * (1 + 1e-4)
+    assert focal_frequency_loss(target, target).item() == 0.0
+    blurred = torch.nn.functional.avg_pool2d(target, 3, stride=1, padding=1, count_include_pad=False)
+    plain = face_loss(blurred, mask, target, aux, LossConfig())
+    terms = face_loss(blurred, mask, target, aux, LossConfig(focal_freq=50.0))
+    assert "focal_freq" not in plain and terms["focal_freq"].item() > 0
+    assert terms["focal_freq"].item() == pytest.approx(focal_frequency_loss(blurred * mask, target * mask).item())
+    assert terms["total"].item() == pytest.approx(plain["total"].item() + 50.0 * terms["focal_freq"].item(), rel=1e-5)
 
 
 def test_masked_psnr_ignores_pixels_outside_the_mask():

@@ -193,8 +193,8 @@ OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp
 
 
 def add_options(parser: argparse.ArgumentParser, names: tuple[str, ...] = OPTIONS) -> None:
-    """Add `--NAME` for each named TrainConfig setting (and --eyes-mouth, --edges, --dssim-fine for the loss),
-    generated from the fields."""
+    """Add `--NAME` for each named TrainConfig setting (and --eyes-mouth, --edges, --dssim-fine, --focal-freq for
+    the loss), generated from the fields."""
     add_setting_options(parser, TrainConfig, names)
     parser.add_argument("--eyes-mouth", type=positive_float,
                         help=f"loss weight of eyes and mouth against the rest of the face (default {LossConfig.eyes_mouth:g})")
@@ -203,12 +203,15 @@ def add_options(parser: argparse.ArgumentParser, names: tuple[str, ...] = OPTION
     parser.add_argument("--dssim-fine", type=share, metavar="SHARE",
                         help="share of the DSSIM weight moved to a DSSIM at a window half as wide (5 px at 128 px; "
                              f"DeepFaceLab's 256 px models: 0.5; default {LossConfig.dssim_fine:g})")
+    parser.add_argument("--focal-freq", type=non_negative_float,
+                        help="loss weight of a focal frequency loss on the faces' spectra, for the detail pixel losses "
+                             f"blur away (default {LossConfig.focal_freq:g})")
 
 
 def settings_from(args: argparse.Namespace, names: tuple[str, ...] = OPTIONS) -> dict:
     """The settings `add_options` options that were given, as TrainConfig keyword arguments."""
     settings = given_settings(args, names)
-    loss = {name: getattr(args, name) for name in ("eyes_mouth", "edges", "dssim_fine")
+    loss = {name: getattr(args, name) for name in ("eyes_mouth", "edges", "dssim_fine", "focal_freq")
             if getattr(args, name, None) is not None}
     if loss:
         settings["loss"] = LossConfig(**loss)

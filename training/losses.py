@@ -1,6 +1,6 @@
 """Losses and metrics: DSSIM + L1 inside the face mask with eyes and mouth weighted up, optionally a second DSSIM
-at a finer window and an L1 on image gradients (edges), a mask loss against the landmark hull, and masked PSNR / SSIM
-for held-out faces.
+at a finer window, an L1 on image gradients (edges) and a focal frequency loss, a mask loss against the landmark hull,
+and masked PSNR / SSIM for held-out faces.
 
 All images are float (N, C, H, W) in [0, 1]; masks and weights are (N, 1, H, W).
 """
@@ -22,6 +22,7 @@ class LossConfig:
     eyes_mouth: float = 3.0  # pixel weight of eyes and mouth relative to the rest of the face
     edges: float = 0.0       # L1 between the horizontal and vertical pixel differences of output and target
     dssim_fine: float = 0.0  # share of the DSSIM weight moved to a DSSIM at the fine window (DeepFaceLab's 256 px: 0.5)
+    focal_freq: float = 0.0  # focal frequency loss (Jiang et al. 2021) on the masked faces' spectra
 
 
 def gaussian_window(size: int, sigma: float, device=None) -> torch.Tensor:
@@ -125,7 +126,27 @@ def face_loss(pred: torch.Tensor, pred_mask: torch.Tensor, target: torch.Tensor,
     if cfg.edges:
         terms["edges"] = edge_loss(pred, target, weight)
         total = total + cfg.edges * terms["edges"]
+    if cfg.focal_freq:
+        terms["focal_freq"] = focal_frequency_loss(masked_pred, masked_target)
+        total = total + cfg.focal_freq * terms["focal_freq"]
     return {"total": total, **terms}
+
+
+def focal_frequency_loss(pred: torch.Tensor, target: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """Focal frequency loss (Jiang et al., ICCV 2021): the squared distance between the two images' 2-D spectra,
+    each frequency weighted by its own distance to the power `alpha`, scaled to [0, 1] per image and channel and held
+    constant (no gradient through the weights).
+
+    Pixel losses let a model settle for the blurred mean: the high frequencies a soft face misses are few pixels' worth
+    of error but most of the spectrum's distance, so the weights put the loss where the model is worst. With the
+    orthonormal FFT the unweighted sum equals the squared pixel error (Parseval); the mean is over frequencies.
+    """
+    d = torch.fft.fft2(pred.float(), norm="ortho") - torch.fft.fft2(target.float(), norm="ortho")
+    dist = d.real ** 2 + d.imag ** 2
+    with torch.no_grad():
+        w = dist.sqrt() ** alpha
+        w = w / w.flatten(2).amax(-1).clamp_min(1e-12)[..., None, None]
+    return (w * dist).mean()
 
 
 def edge_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
