@@ -170,7 +170,8 @@ PAIR_SAMPLING = "yaw-mouth"
 # How a pair's faceset crops reach the training resolution: plain bicubic, as the live loop's warp makes the crops it
 # feeds the model, kept more of B's detail than area-averaging (0.47 and 0.48 of the ceiling against 0.44, distance to
 # B 0.481 and 0.490 against 0.518, seeds 0 and 1; quality_bench, 30 CPU-minutes from a pretrained run, AMD machine).
-# Pools and pretraining keep area: not measured there.
+# Pools and pretraining keep area: pairs from a pretraining on bicubic crops were a little sharper (0.48 and 0.47
+# against 0.46) but further from B (0.469 and 0.452 against 0.451 and 0.435; same bench, seeds 0 and 1).
 PAIR_CROP_RESIZE = "cubic"
 
 # What a pair's B faces take of A's colours: Reinhard colour transfer (DeepFaceLab's ct_mode rct) brought the swap
