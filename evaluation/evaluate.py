@@ -40,7 +40,7 @@ from evaluation.summary import TARGETS, FrameResult, check_targets, collapsed_fr
 from faces.cli import OneLineParser, add_setting_options, fail, given_settings, non_negative_int, positive_int, \
     progress_bar
 from training.checkpoint import CheckpointError, load_checkpoint
-from training.data import resized_crop
+from training.data import resized_crop, run_crop_resize
 from training.faceset import Faceset, FacesetError
 
 FORMAT = "swapcam-evaluation-1"
@@ -273,9 +273,9 @@ def run_evaluation(req: EvaluationRequest, progress: bool = True, embedder: Face
     summary["sharpness_vs_target"] = (summary["sharpness_output_median"] / summary["sharpness_target_median"]
                                       if summary["sharpness_target_median"] and summary["sharpness_output_median"]
                                       else None)
-    resize = ckpt["config"].get("crop_resize", "area") if ckpt is not None else "area"  # as the run resized B's faces
-    model_face = summary["sharpness_model_median"]
-    b_faces = faceset_crop_sharpness(req.faceset_b, contract.resolution, resize=resize)
+    model_face = summary["sharpness_model_median"]  # B's faces resized as the run resized them
+    b_faces = faceset_crop_sharpness(req.faceset_b, contract.resolution,
+                                     resize=run_crop_resize(ckpt["config"] if ckpt is not None else None))
     summary["sharpness_b_crops_median"] = b_faces
     summary["sharpness_model_vs_b_crops"] = model_face / b_faces if model_face and b_faces else None
     report = {"format": FORMAT, "model": str(req.model.absolute()), "backend": swapper.backend.name,

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from training.checkpoint import build_model_from_checkpoint
-from training.data import FaceBank, find_facesets, holdout_split, load_bank, load_facesets
+from training.data import FaceBank, find_facesets, holdout_split, load_bank, load_facesets, run_crop_resize
 from training.faceset import Faceset, FacesetError
 from training.losses import LossConfig
 from training.monitor import evaluate
@@ -36,7 +36,7 @@ def reconstruction_scores(ckpt: dict, heldout_a: str | Path | None = None) -> di
     """
     cfg = ckpt["config"]
     resolution = int(cfg["resolution"])
-    resize = cfg.get("crop_resize", "area")  # the faces at the training resolution as the run made them
+    resize = run_crop_resize(cfg)  # the faces at the training resolution as the run made them
     if heldout_a is not None:
         faceset = Faceset.load(heldout_a)
         held_a, from_a = load_bank(faceset, resolution, resize=resize), f"all {len(faceset)} faces of {faceset.root}"

@@ -101,6 +101,14 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def share(text: str) -> float:
+    """argparse type: a number from 0 to 1."""
+    value = _number(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
+    return value
+
+
 def progress_bar(iterable=None, desc: str = "", total: float | None = None, unit: str = "it", **options) -> tqdm:
     """A tqdm progress bar on stderr with rate and ETA: redrawn twice a second on a terminal, every 10 s in a log."""
     tty = sys.stderr.isatty()

@@ -66,7 +66,8 @@ def test_fine_targets_are_the_area_downscale_unmoved_and_keep_the_detail_a_resam
 
 
 def test_cubic_crops_are_the_live_loops_resampling_and_keep_more_detail_than_area_ones(faceset_a):
-    from training.data import load_bank, resized_crop
+    from training.config import TrainConfig
+    from training.data import load_bank, resized_crop, run_crop_resize
     from training.faceset import Faceset
 
     faceset = Faceset.load(faceset_a)
@@ -85,6 +86,9 @@ def test_cubic_crops_are_the_live_loops_resampling_and_keep_more_detail_than_are
     assert np.median(ratios) > 1.15, np.median(ratios)
     with pytest.raises(ValueError, match="unknown crop resize"):
         resized_crop(crop, R, "nearest")
+    # a run's crops as its config says; runs from before the setting, and no run at all, averaged them (the default)
+    assert run_crop_resize({"crop_resize": "cubic"}) == "cubic"
+    assert run_crop_resize({"resolution": R}) == run_crop_resize(None) == TrainConfig.crop_resize == "area"
 
 
 def test_color_transfer_gives_bs_faces_as_colours_and_leaves_as_and_the_geometry(faceset_a, faceset_b):

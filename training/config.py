@@ -13,12 +13,12 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from faces.cli import add_setting_options, given_settings, non_negative_float, non_negative_int, positive_float, \
-    positive_int, setting
+    positive_int, setting, share
 from training.augment import AugmentConfig
 from training.checkpoint import CheckpointError
 from training.data import CROP_RESIZES, SAMPLINGS, TRAIN_COLOR_TRANSFERS, check_alike, find_facesets
 from training.faceset import Faceset, FacesetError
-from training.losses import LossConfig
+from training.losses import LOSS_OPTIONS, LossConfig
 from training.model import INIT_FRESH, PAIR_DECODER_B_WIDTH, PRESETS, ModelConfig, SwapModel, scale_config
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -29,14 +29,6 @@ TARGET_WARPS = ("crop", "fine")
 
 class TrainError(ValueError):
     """A training request that cannot be carried out; the message is one line for the user."""
-
-
-def share(text: str) -> float:
-    """argparse type: a number from 0 to 1."""
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
-    return value
 
 
 @dataclass
@@ -102,10 +94,10 @@ class TrainConfig:
                                "detail) or fine (the faceset's crop at twice the resolution, averaged down: none; where the "
                                "faceset's crops are that big, else as crop)",
                                choices=TARGET_WARPS)
-    crop_resize: str = setting("area", "how faceset crops are brought to the training resolution: area (averaged "
-                               "down) or cubic (bicubic, as the live loop warps its crops from the frame: about "
-                               "1.35x the Laplacian variance of area at 256 -> 128 px) (default cubic for a pair, "
-                               "area otherwise)", choices=CROP_RESIZES)
+    crop_resize: str = setting(CROP_RESIZES[0], "how faceset crops are brought to the training resolution: area "
+                               "(averaged down) or cubic (bicubic, as the live loop warps its crops from the frame: "
+                               "about 1.35x the Laplacian variance of area at 256 -> 128 px) (default cubic for a "
+                               "pair, area otherwise)", choices=CROP_RESIZES)
     color_transfer: str = setting("none", "colours B's training faces take (DeepFaceLab's ct_mode): none, or rct, "
                                   "each B face recoloured (Reinhard, Lab) to a random A face's colours inside the "
                                   "face, input and target alike (default rct for a pair, none otherwise)",
@@ -194,26 +186,16 @@ OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp
 
 
 def add_options(parser: argparse.ArgumentParser, names: tuple[str, ...] = OPTIONS) -> None:
-    """Add `--NAME` for each named TrainConfig setting (and --eyes-mouth, --edges, --dssim-fine, --focal-freq for
-    the loss), generated from the fields."""
+    """Add `--NAME` for each named TrainConfig setting and each LossConfig weight a user may set, generated from
+    the fields."""
     add_setting_options(parser, TrainConfig, names)
-    parser.add_argument("--eyes-mouth", type=positive_float,
-                        help=f"loss weight of eyes and mouth against the rest of the face (default {LossConfig.eyes_mouth:g})")
-    parser.add_argument("--edges", type=non_negative_float,
-                        help=f"loss weight of an L1 on image gradients, for fine detail (default {LossConfig.edges:g})")
-    parser.add_argument("--dssim-fine", type=share, metavar="SHARE",
-                        help="share of the DSSIM weight moved to a DSSIM at a window half as wide (5 px at 128 px; "
-                             f"DeepFaceLab's 256 px models: 0.5; default {LossConfig.dssim_fine:g})")
-    parser.add_argument("--focal-freq", type=non_negative_float,
-                        help="loss weight of a focal frequency loss on the faces' spectra, for the detail pixel losses "
-                             f"blur away (default {LossConfig.focal_freq:g})")
+    add_setting_options(parser, LossConfig, LOSS_OPTIONS)
 
 
 def settings_from(args: argparse.Namespace, names: tuple[str, ...] = OPTIONS) -> dict:
     """The settings `add_options` options that were given, as TrainConfig keyword arguments."""
     settings = given_settings(args, names)
-    loss = {name: getattr(args, name) for name in ("eyes_mouth", "edges", "dssim_fine", "focal_freq")
-            if getattr(args, name, None) is not None}
+    loss = given_settings(args, LOSS_OPTIONS)
     if loss:
         settings["loss"] = LossConfig(**loss)
     return settings

@@ -41,7 +41,7 @@ from training.faceset import INDEX_NAME, Faceset, FacesetError
 
 EYES_AND_MOUTH = (slice(36, 42), slice(42, 48), slice(48, 60))  # right eye, left eye, outer lips
 SAMPLINGS = ("uniform", "yaw", "yaw-mouth")
-CROP_RESIZES = ("area", "cubic")  # how faceset crops come to the training resolution (resized_crop)
+CROP_RESIZES = ("area", "cubic")  # how faceset crops come to the training resolution (resized_crop); the first: default
 TRAIN_COLOR_TRANSFERS = ("none", "rct")  # what B's faces take of A's colours (recolor)
 POOL_CLIP_FACES = 32   # in a pool, the faces of one clip weigh together as much as this many photos
 YAW_BINS = 12
@@ -116,6 +116,12 @@ def resized_crop(crop: np.ndarray, resolution: int, resize: str = "area") -> np.
     if resize == "area" or crop.shape[0] == resolution:
         return fit_crop(crop, resolution)
     return cv2.resize(crop, (resolution, resolution), interpolation=cv2.INTER_CUBIC)
+
+
+def run_crop_resize(run_config: dict | None) -> str:
+    """How a run (its stored config; None: no run at hand) brought its faceset crops to its resolution: runs from
+    before `--crop-resize` existed, like every run's default, averaged them down."""
+    return (run_config or {}).get("crop_resize", CROP_RESIZES[0])
 
 
 def load_bank(faceset: Faceset, resolution: int, progress: bool = False, group_base: int = 0,

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from faces.cli import non_negative_float, positive_float, setting, share
+
 
 @dataclass(frozen=True)
 class LossConfig:
@@ -19,10 +21,17 @@ class LossConfig:
     dssim: float = 1.0
     l1: float = 1.0
     mask: float = 1.0
-    eyes_mouth: float = 3.0  # pixel weight of eyes and mouth relative to the rest of the face
-    edges: float = 0.0       # L1 between the horizontal and vertical pixel differences of output and target
-    dssim_fine: float = 0.0  # share of the DSSIM weight moved to a DSSIM at the fine window (DeepFaceLab's 256 px: 0.5)
-    focal_freq: float = 0.0  # focal frequency loss (Jiang et al. 2021) on the masked faces' spectra
+    eyes_mouth: float = setting(3.0, "loss weight of eyes and mouth against the rest of the face", type=positive_float)
+    edges: float = setting(0.0, "loss weight of an L1 on image gradients (the horizontal and vertical pixel "
+                           "differences of output and target), for fine detail", type=non_negative_float)
+    dssim_fine: float = setting(0.0, "share of the DSSIM weight moved to a DSSIM at a window half as wide (5 px at "
+                                "128 px; DeepFaceLab's 256 px models: 0.5)", type=share, metavar="SHARE")
+    focal_freq: float = setting(0.0, "loss weight of a focal frequency loss (Jiang et al. 2021) on the masked faces' "
+                                "spectra, for the detail pixel losses blur away", type=non_negative_float)
+
+
+# The weights a training command line offers (--eyes-mouth ...), generated from the fields above.
+LOSS_OPTIONS = ("eyes_mouth", "edges", "dssim_fine", "focal_freq")
 
 
 def gaussian_window(size: int, sigma: float, device=None) -> torch.Tensor:
