@@ -131,6 +131,36 @@ def test_a_full_resolution_decoder_b_starts_from_the_pretrained_run_exports_and_
     assert resumed["step"] == 2 and resumed["model_config"] == full
 
 
+def test_lr_fresh_gives_the_decoder_drawn_anew_its_own_rate_and_resumes(tiny_pretrain, faceset_a, faceset_b, tmp_path,
+                                                                        capsys):
+    """--lr-fresh K: decoder B, drawn anew beside the pretrained weights, learns at K times --lr in its own AdamW
+    group; a resumed run keeps the groups; without an --init run, or with nothing drawn anew, it says so in one line."""
+    run_dir, _ = tiny_pretrain
+    out = tmp_path / "fresh"
+    pair_args = ["--faceset-a", str(faceset_a), "--faceset-b", str(faceset_b), *TINY]
+    assert train_main([*pair_args, "--out", str(out), "--init", str(run_dir), "--lr-fresh", "4", "--lr", "1e-4",
+                       "--warmup-steps", "0", "--steps", "2"]) == 0
+    capsys.readouterr()
+    ckpt = load_checkpoint(out)
+    groups = ckpt["optimizer"]["param_groups"]
+    model = build_model_from_checkpoint(ckpt)
+    names = [n for n, _ in model.named_parameters()]
+    assert [g["lr"] for g in groups] == pytest.approx([1e-4, 4e-4]) and ckpt["config"]["lr_fresh"] == 4
+    assert [names[i] for i in groups[1]["params"]] == [n for n in names if n.startswith("decoder_b.")]
+    assert train_main(["--out", str(out), "--resume", "--steps", "3", *TINY[:4], "--threads", "1"]) == 0
+    capsys.readouterr()
+    resumed = load_checkpoint(out)
+    assert resumed["step"] == 3
+    assert [g["lr"] for g in resumed["optimizer"]["param_groups"]] == pytest.approx([1e-4, 4e-4])
+    prog = "python -m training.train"
+    code = train_main([*pair_args, "--out", str(tmp_path / "a"), "--lr-fresh", "2", "--steps", "1"])
+    assert_one_line_error(code, capsys.readouterr().err, prog, "--lr-fresh", "needs --init")
+    code = train_main([*pair_args, "--out", str(tmp_path / "b"), "--init", str(run_dir), "--init-fresh", "none",
+                       "--lr-fresh", "2", "--steps", "1"])
+    assert_one_line_error(code, capsys.readouterr().err, prog, "--lr-fresh", "other than none")
+    assert not (tmp_path / "a" / "checkpoint.pt").exists() and not (tmp_path / "b" / "checkpoint.pt").exists()
+
+
 def test_init_refuses_another_network_and_an_incomplete_run(tiny_pretrain, faceset_a, faceset_b, tmp_path, capsys):
     run_dir, _ = tiny_pretrain
     base = ["--faceset-a", str(faceset_a), "--faceset-b", str(faceset_b), "--steps", "1", "--threads", "1",

@@ -54,6 +54,9 @@ class TrainConfig:
                               "pair, 16 otherwise)", type=positive_int)
     lr: float = setting(2e-4, "AdamW learning rate (default per preset: 2e-4 fast, 5e-5 quality)",
                         type=positive_float)
+    lr_fresh: float = setting(1.0, "learning rate of what an --init run draws anew (--init-fresh: decoder B), as a "
+                              "multiple of --lr: a decoder that starts from nothing beside pretrained weights may "
+                              "learn faster than they need to move (1: the same rate)", type=positive_float)
     lr_schedule: str = setting("constant", "learning rate after the warm-up: constant, or cosine down to "
                                "lr * lr_floor at the end of the run", choices=LR_SCHEDULES)
     lr_floor: float = setting(0.1, "the cosine schedule's last learning rate, as a share of lr", type=share)
@@ -179,7 +182,7 @@ RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dr
              "weight_decay", "batch_size", "workers", "threads", "device", "precision", "save_every", "preview_every", "log_every")
 
 # The settings every training command line offers, generated from the fields above.
-OPTIONS = ("batch_size", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "gan", "gan_share",
+OPTIONS = ("batch_size", "lr", "lr_fresh", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "gan", "gan_share",
            "gan_region", "gan_patch", "true_face", "swap_mask", "sampling", "target_warp", "crop_resize",
            "color_transfer", "warmup_steps", "seed", "workers", "threads", "device", "precision", "save_every", "preview_every",
            "log_every")

@@ -22,7 +22,7 @@ from training.checkpoint import CheckpointError, checkpoint_path, load_checkpoin
 from training.config import INIT_OPTIONS, TrainConfig, TrainError, add_options, check_init, model_config_for, \
     new_run_config, path_of, resumed_config, settings_from
 from training.faceset import FacesetError
-from training.model import PAIR_DECODER_B_WIDTH, PRESETS, ModelConfig
+from training.model import INIT_FRESH, PAIR_DECODER_B_WIDTH, PRESETS, ModelConfig
 
 USER_ERRORS = (TrainError, FacesetError, CheckpointError)
 
@@ -113,6 +113,9 @@ def run_main(prog: str, description: str, argv: list[str] | None, pretrain: bool
                                  decoder_b_full_res=getattr(args, "decoder_b_full_res", False), **settings, **length)
             if not pretrain and not args.init and "init_fresh" in settings:
                 raise TrainError("--init-fresh says what of an --init run starts anew: it needs --init RUN")
+            if "lr_fresh" in settings and (pretrain or not args.init or not INIT_FRESH[cfg.init_fresh]):
+                raise TrainError("--lr-fresh sets the learning rate of what an --init run draws anew: it needs --init "
+                                 "RUN and an --init-fresh other than none")
             if not pretrain and args.init:
                 init = load_init(args.init)
                 check_init(cfg, init, args.init)

@@ -30,7 +30,7 @@ from training.data import FaceBank, PairBatches, batch_loader, find_facesets, ho
 from training.distributed import Cluster, anyone, barrier, join_cluster, leave_cluster, usable_cpus
 from training.gan import discriminator_loss, generator_loss, make_code_discriminator, make_discriminator
 from training.losses import LossConfig, face_loss
-from training.model import ModelConfig, SwapModel
+from training.model import INIT_FRESH, ModelConfig, SwapModel
 from training.monitor import PREVIEW_FACES, TrainLog, evaluate, preview_grid, write_png
 
 
@@ -61,11 +61,24 @@ class PairTrainer(nn.Module):
         return self.model.decoder_a(za), self.model.decoder_b(zb), extra
 
 
-def make_optimizer(model: SwapModel, lr: float = 1e-4, weight_decay: float = 0.01) -> torch.optim.Optimizer:
-    """Put `model` in channels_last and give it the trainer's AdamW (beta1 0.5, as deepfakes models use)."""
+def make_optimizer(model: SwapModel, lr: float = 1e-4, weight_decay: float = 0.01, fresh: tuple[str, ...] = (),
+                   fresh_scale: float = 1.0) -> torch.optim.Optimizer:
+    """Put `model` in channels_last and give it the trainer's AdamW (beta1 0.5, as deepfakes models use); the
+    weights whose names start with one of `fresh` form a second group, its learning rate `fresh_scale` times the
+    rest's (`set_learning_rate` keeps it so)."""
     # channels_last (NHWC) suits oneDNN on CPUs as well as tensor cores; fused AdamW is one kernel per step.
     model.to(memory_format=torch.channels_last)
-    return torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.5, 0.999), weight_decay=weight_decay, fused=True)
+    named = list(model.named_parameters())
+    groups = [{"params": [p for n, p in named if not n.startswith(fresh)], "lr_scale": 1.0}]
+    if fresh and fresh_scale != 1.0:  # () names nothing: one group
+        groups = [groups[0], {"params": [p for n, p in named if n.startswith(fresh)], "lr_scale": fresh_scale}]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.5, 0.999), weight_decay=weight_decay, fused=True)
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set each parameter group's learning rate: `lr` times its scale (`make_optimizer`)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)
 
 
 @dataclass
@@ -445,7 +458,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
     model = SwapModel(ModelConfig.from_dict(cfg.model_config)).to(device)
     if init is not None:  # checked by training.config.check_init
         model.start_from(init["model"], cfg.init_fresh)
-    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
+    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, INIT_FRESH[cfg.init_fresh] if cfg.init else (),
+                               cfg.lr_fresh)
     amp_dtype = amp_dtype_for(cfg.precision, device)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     adversary = make_adversary(cfg, device, cluster)
@@ -485,8 +499,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
                 running = False
                 for batch in batch_loader(batches, step, cfg.steps, workers, pin_memory=cuda):
                     lr = learning_rate(cfg, step, clock.fraction(step))
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr
+                    set_learning_rate(optimizer, lr)
                     if adversary is not None and not adversarial:  # on for the rest of the run, on every process
                         adversarial = anyone(adversarial_at(cfg, clock.fraction(step)), cluster, device)
                     loss_a, loss_b = train_step(trainer, optimizer, batch, device, cfg.loss, cfg.lr_dropout,
