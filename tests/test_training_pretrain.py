@@ -152,6 +152,12 @@ def test_lr_fresh_gives_the_decoder_drawn_anew_its_own_rate_and_resumes(tiny_pre
     resumed = load_checkpoint(out)
     assert resumed["step"] == 3
     assert [g["lr"] for g in resumed["optimizer"]["param_groups"]] == pytest.approx([1e-4, 4e-4])
+    # at the default rate, one group holds every weight, decoder B's included, and each of them took its updates
+    assert train_main([*pair_args, "--out", str(tmp_path / "same"), "--init", str(run_dir), "--steps", "2"]) == 0
+    capsys.readouterr()
+    same = load_checkpoint(tmp_path / "same")
+    assert [sorted(g["params"]) for g in same["optimizer"]["param_groups"]] == [list(range(len(names)))]
+    assert sorted(same["optimizer"]["state"]) == list(range(len(names)))
     prog = "python -m training.train"
     code = train_main([*pair_args, "--out", str(tmp_path / "a"), "--lr-fresh", "2", "--steps", "1"])
     assert_one_line_error(code, capsys.readouterr().err, prog, "--lr-fresh", "needs --init")

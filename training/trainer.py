@@ -69,9 +69,11 @@ def make_optimizer(model: SwapModel, lr: float = 1e-4, weight_decay: float = 0.0
     # channels_last (NHWC) suits oneDNN on CPUs as well as tensor cores; fused AdamW is one kernel per step.
     model.to(memory_format=torch.channels_last)
     named = list(model.named_parameters())
-    groups = [{"params": [p for n, p in named if not n.startswith(fresh)], "lr_scale": 1.0}]
-    if fresh and fresh_scale != 1.0:  # () names nothing: one group
-        groups = [groups[0], {"params": [p for n, p in named if n.startswith(fresh)], "lr_scale": fresh_scale}]
+    if not fresh or fresh_scale == 1.0:  # one group: every weight at the same rate
+        groups = [{"params": [p for _, p in named], "lr_scale": 1.0}]
+    else:
+        groups = [{"params": [p for n, p in named if not n.startswith(fresh)], "lr_scale": 1.0},
+                  {"params": [p for n, p in named if n.startswith(fresh)], "lr_scale": fresh_scale}]
     return torch.optim.AdamW(groups, lr=lr, betas=(0.5, 0.999), weight_decay=weight_decay, fused=True)
 
 
