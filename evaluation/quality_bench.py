@@ -203,8 +203,9 @@ class Bench:
 def run_facts(ckpt: dict, model: Path, init: Path | None, minutes: float, timings: dict) -> dict:
     """What the report says of a run's training and model."""
     batch, steps = ckpt["config"]["batch_size"], int(ckpt["step"])
+    faces = (ckpt["config"].get("batch_a") or batch) + batch
     return {"run": str(model.parent / "run"), "init": str(init) if init else None, "steps": steps,
-            "batch_size": batch, "faces_per_second": steps * 2 * batch / (minutes * 60.0), "model": str(model),
+            "batch_size": batch, "faces_per_second": steps * faces / (minutes * 60.0), "model": str(model),
             "timings": timings}
 
 

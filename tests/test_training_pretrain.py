@@ -12,7 +12,8 @@ import torch
 from tests.cli_support import assert_one_line_error, run_module
 from training.checkpoint import build_model_from_checkpoint, load_checkpoint
 from training.config import TrainConfig, new_run_config, resumed_config
-from training.data import FaceBank, find_facesets, holdout_split, load_facesets, sampling_weights
+from training.augment import AugmentConfig
+from training.data import FaceBank, PairBatches, find_facesets, holdout_split, load_facesets, sampling_weights
 from training.faceset import Faceset
 from training.pretrain import main as pretrain_main
 from training.train import main as train_main
@@ -165,6 +166,36 @@ def test_lr_fresh_gives_the_decoder_drawn_anew_its_own_rate_and_resumes(tiny_pre
                        "--lr-fresh", "2", "--steps", "1"])
     assert_one_line_error(code, capsys.readouterr().err, prog, "--lr-fresh", "other than none")
     assert not (tmp_path / "a" / "checkpoint.pt").exists() and not (tmp_path / "b" / "checkpoint.pt").exists()
+
+
+def test_batch_a_draws_fewer_a_faces_per_step_and_resumes_with_another_count(tiny_pretrain, faceset_a, faceset_b,
+                                                                             tmp_path, capsys):
+    """--batch-a N: each step draws N faces of A beside --batch-size of B, through the whole step (the GAN and
+    true-face discriminators included); a resumed run may change it; 0 is refused in one line (argparse's)."""
+    run_dir, _ = tiny_pretrain
+    bank_a = FaceBank(np.zeros((5, 32, 32, 3), np.uint8), np.zeros((5, 32, 32, 2), np.uint8))
+    bank_b = FaceBank(np.full((7, 32, 32, 3), 255, np.uint8), np.zeros((7, 32, 32, 2), np.uint8))
+    batch = PairBatches(bank_a, bank_b, (2, 3), AugmentConfig(), seed=0)[0]
+    assert batch["a_input"].shape[0] == batch["a_aux"].shape[0] == 2
+    assert batch["b_input"].shape[0] == batch["b_target"].shape[0] == 3
+    assert batch["a_input"].max() < 0.5 < batch["b_input"].min()  # each side from its own bank
+    out = tmp_path / "pair"
+    assert train_main(["--faceset-a", str(faceset_a), "--faceset-b", str(faceset_b), *TINY, "--out", str(out),
+                       "--init", str(run_dir), "--batch-a", "2", "--gan", "0.02", "--gan-share", "1",
+                       "--true-face", "0.01", "--steps", "2"]) == 0
+    ckpt = load_checkpoint(out)
+    assert ckpt["step"] == 2 and (ckpt["config"]["batch_a"], ckpt["config"]["batch_size"]) == (2, 4)
+    assert TrainConfig.from_dict(ckpt["config"]).batch_sizes == (2, 4)
+    assert "discriminator" in ckpt and "code_discriminator" in ckpt
+    assert train_main(["--out", str(out), "--resume", "--steps", "3", "--batch-a", "4", *TINY[:4],
+                       "--threads", "1"]) == 0
+    assert load_checkpoint(out)["config"]["batch_a"] == 4
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        train_main(["--faceset-a", str(faceset_a), "--faceset-b", str(faceset_b), *TINY,
+                    "--out", str(tmp_path / "zero"), "--batch-a", "0", "--steps", "1"])
+    assert exit_.value.code == 2 and "argument --batch-a: 0 is not at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "zero" / "checkpoint.pt").exists()
 
 
 def test_init_refuses_another_network_and_an_incomplete_run(tiny_pretrain, faceset_a, faceset_b, tmp_path, capsys):

@@ -49,7 +49,7 @@ def augment_rate(batches: PairBatches, count: int) -> float:
     start = time.perf_counter()
     for step in range(count):
         batches[step]
-    return count * 2 * batches.batch_size / (time.perf_counter() - start)
+    return count * sum(batches.sizes) / (time.perf_counter() - start)
 
 
 def step_rate(model: SwapModel, batches: PairBatches, steps: int, amp_dtype: torch.dtype | None = None) -> float:
@@ -63,7 +63,7 @@ def step_rate(model: SwapModel, batches: PairBatches, steps: int, amp_dtype: tor
     start = time.perf_counter()
     for i in range(steps):
         train_step(trainer, optimizer, made[i % len(made)], device, LossConfig(), amp_dtype=amp_dtype)
-    return steps * 2 * batches.batch_size / (time.perf_counter() - start)
+    return steps * sum(batches.sizes) / (time.perf_counter() - start)
 
 
 def training_rate(model: SwapModel, batches: PairBatches, steps: int, workers: int,
@@ -78,7 +78,7 @@ def training_rate(model: SwapModel, batches: PairBatches, steps: int, workers: i
     start = time.perf_counter()
     for batch in loader:
         train_step(trainer, optimizer, batch, device, LossConfig(), amp_dtype=amp_dtype)
-    return steps * 2 * batches.batch_size / (time.perf_counter() - start)
+    return steps * sum(batches.sizes) / (time.perf_counter() - start)
 
 
 def bench_preset(name: str, banks: tuple[Faceset | None, Faceset | None], steps: int | None, batch: int | None,
@@ -91,7 +91,7 @@ def bench_preset(name: str, banks: tuple[Faceset | None, Faceset | None], steps:
                       for i, f in enumerate(banks))
     batches = PairBatches(bank_a, bank_b, batch or BATCH[name], AugmentConfig(), seed=0)
     steps = steps or STEPS[name]
-    result = {"preset": name, "resolution": cfg.resolution, "batch_per_identity": batches.batch_size,
+    result = {"preset": name, "resolution": cfg.resolution, "batch_per_identity": batches.sizes[1],
               "params_total_m": count_parameters(model) / 1e6, "params_a2b_m": count_parameters(model.path("a2b")) / 1e6,
               "gmac_a2b": count_macs(model.path("a2b"), cfg.resolution) / 1e9,
               "augment_faces_per_s": augment_rate(batches, max(2, steps))}

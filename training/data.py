@@ -236,12 +236,13 @@ class PairBatches(Dataset):
 
     Each batch holds float32 NCHW tensors (channels_last in memory, as the trainer's networks take them) ready for
     the network: `a_input`, `a_target` (RGB in [0, 1]) and `a_aux` (hull mask, eyes + mouth in [0, 1]), and the
-    same for B. Faces are drawn with `weights_a` / `weights_b` (None: uniformly); with `color_transfer` "rct" each
-    B face first takes the colours of an A face drawn uniformly (`recolor`).
+    same for B, `batch_size` faces of each (or a pair: A's count, B's count). Faces are drawn with `weights_a` /
+    `weights_b` (None: uniformly); with `color_transfer` "rct" each B face first takes the colours of an A face
+    drawn uniformly (`recolor`).
     """
 
-    def __init__(self, bank_a: FaceBank, bank_b: FaceBank, batch_size: int, augment: AugmentConfig,
-                 seed: int, rank: int = 0, weights_a: np.ndarray | None = None, weights_b: np.ndarray | None = None,
+    def __init__(self, bank_a: FaceBank, bank_b: FaceBank, batch_size: int | tuple[int, int],
+                 augment: AugmentConfig, seed: int, rank: int = 0, weights_a: np.ndarray | None = None, weights_b: np.ndarray | None = None,
                  color_transfer: str = "none"):
         if color_transfer not in TRAIN_COLOR_TRANSFERS:
             raise ValueError(f"unknown colour transfer {color_transfer!r}; "
@@ -250,7 +251,8 @@ class PairBatches(Dataset):
         self.banks = tuple(tuple(None if x is None else torch.from_numpy(x).share_memory_()
                                  for x in (b.images, b.aux, b.fine)) for b in (bank_a, bank_b))
         self.weights = (weights_a, weights_b)
-        self.batch_size, self.augment, self.seed, self.rank = batch_size, augment, seed, rank
+        self.sizes = (batch_size, batch_size) if isinstance(batch_size, int) else tuple(batch_size)
+        self.augment, self.seed, self.rank = augment, seed, rank
         self.color_transfer = color_transfer
 
     def __len__(self) -> int:
@@ -260,12 +262,12 @@ class PairBatches(Dataset):
         rng = np.random.default_rng([self.seed, self.rank, step])
         batch = {}
         a_images, a_aux = self.banks[0][0].numpy(), self.banks[0][1].numpy()  # B's colour references
-        for name, (images, aux, fine), weights in zip("ab", self.banks, self.weights):
+        for name, (images, aux, fine), weights, size in zip("ab", self.banks, self.weights, self.sizes):
             images, aux, fine = images.numpy(), aux.numpy(), None if fine is None else fine.numpy()
             if weights is None:
-                picks = rng.integers(0, len(images), size=self.batch_size)
+                picks = rng.integers(0, len(images), size=size)
             else:
-                picks = rng.choice(len(images), size=self.batch_size, p=weights)
+                picks = rng.choice(len(images), size=size, p=weights)
             faces = []
             for i in picks:
                 image, fine_i = images[i], None if fine is None else fine[i]

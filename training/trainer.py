@@ -375,7 +375,7 @@ class Reporter:
         self.cfg, self.run_dir, self.model, self.optimizer, self.scaler = cfg, run_dir, model, optimizer, scaler
         self.adversaries = adversaries
         self.data, self.device, self.world_size = data, device, world_size
-        self.faces_per_step = 2 * cfg.batch_size * world_size
+        self.faces_per_step = sum(cfg.batch_sizes) * world_size
         run_dir.mkdir(parents=True, exist_ok=True)
         self.bar = progress_bar(desc="pretrain" if cfg.pretrain else "train", total=cfg.steps, initial=start,
                                 unit="step")
@@ -496,7 +496,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: dict | None, init: dict | No
             warp, running = warps_at(cfg, clock.fraction(step)), True
             adversarial = False
             while running:  # one pass per augmentation phase: warped, then (for the last share) unwarped
-                batches = PairBatches(data.train_a, data.train_b, cfg.batch_size, replace(cfg.augment, warp=warp),
+                batches = PairBatches(data.train_a, data.train_b, cfg.batch_sizes, replace(cfg.augment, warp=warp),
                                       cfg.seed, cluster.rank, data.weights_a, data.weights_b, cfg.color_transfer)
                 running = False
                 for batch in batch_loader(batches, step, cfg.steps, workers, pin_memory=cuda):
