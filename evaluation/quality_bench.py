@@ -203,9 +203,10 @@ class Bench:
 def run_facts(ckpt: dict, model: Path, init: Path | None, minutes: float, timings: dict) -> dict:
     """What the report says of a run's training and model."""
     batch, steps = ckpt["config"]["batch_size"], int(ckpt["step"])
-    faces = (ckpt["config"].get("batch_a") or batch) + batch
+    batch_a = ckpt["config"].get("batch_a") or batch
     return {"run": str(model.parent / "run"), "init": str(init) if init else None, "steps": steps,
-            "batch_size": batch, "faces_per_second": steps * faces / (minutes * 60.0), "model": str(model),
+            "batch_size": batch, "batch_a": batch_a, "faces_per_second": steps * (batch_a + batch) / (minutes * 60.0),
+            "model": str(model),
             "timings": timings}
 
 
@@ -321,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_bytes(json_path, json.dumps(report, indent=1).encode("utf-8"))
     for name, run in report["runs"].items():
         print(f"{name}: {run['steps']} steps in {args.minutes:g} min ({run['faces_per_second']:.1f} faces/s, "
-              f"batch {run['batch_size']})" + (f", from {run['init']}" if run["init"] else ""))
+              f"batch {run['batch_a']} A + {run['batch_size']} B)"
+              + (f", from {run['init']}" if run["init"] else ""))
     print(comparison_table(report["runs"]))
     if "anyface" in report["runs"]:
         passing = report["runs"]["anyface"]["people_meeting_all_targets"]

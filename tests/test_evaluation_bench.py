@@ -40,9 +40,10 @@ def test_three_runs_at_toy_scale(tiny_pretrain, celeba_pool, tmp_path):
     assert report["runs"]["anyface"]["pool"]["facesets"] == 10
     assert set(report["runs"]["anyface"]["evaluations"]) == {faceset_name(c) for c in UNSEEN}
     for run in report["runs"].values():
-        assert run["steps"] > 0
+        assert run["steps"] > 0 and run["faces_per_second"] > 0 and (run["batch_a"], run["batch_size"]) == (4, 4)
         for evaluation in run["evaluations"].values():
             assert evaluation["summary"]["frames"] > 0 and "sharpness_vs_ceiling" in evaluation["summary"]
+    assert "batch 4 A + 4 B" in result.stdout.splitlines()[0]
     header = result.stdout.splitlines()[3]
     assert header.split()[:3] == ["scratch", "pretrained", "anyface:00473"]
     assert "sharpness swapped / ceiling" in result.stdout and "unseen people meet every any-face target" in result.stdout

@@ -379,7 +379,10 @@ def test_new_run_defaults_come_from_the_facesets_and_the_preset(faceset_a, faces
     assert cfg.identities == ["pcavs_00104", "pcavs_00098"] and cfg.lr == 2e-4
     assert (cfg.coverage, cfg.resolution, cfg.batch_size, cfg.warp) == ("whole_face", 128, 8, True)
     assert (cfg.sampling, cfg.gan, cfg.gan_share) == ("yaw-mouth", 0.02, 0.4)  # a pair's: what won per CPU-minute
-    assert (cfg.crop_resize, cfg.color_transfer) == ("cubic", "rct")
+    assert (cfg.crop_resize, cfg.color_transfer, cfg.batch_sizes) == ("cubic", "rct", (8, 8))
+    from_init = new_run_config(faceset_a, faceset_b, "fast", from_init=True)  # decoder A comes trained: fewer A faces
+    assert (from_init.batch_a, from_init.batch_sizes) == (4, (4, 8))
+    assert new_run_config(faceset_a, faceset_b, "fast", from_init=True, batch_a=8).batch_sizes == (8, 8)
     assert new_run_config(faceset_a, faceset_b, "fast", gan=0.0).gan == 0.0
     assert new_run_config(faceset_a, faceset_b, "fast", batch_size=32, sampling="uniform").batch_size == 32
     pool = new_run_config([faceset_a, faceset_b], faceset_b, "fast")  # A a pool: uniform with its clip cap, batch 16
@@ -387,6 +390,8 @@ def test_new_run_defaults_come_from_the_facesets_and_the_preset(faceset_a, faces
         16, "uniform", 0.0, "area", "none")
     hd = new_run_config(faceset_a, faceset_b, "hd")
     assert (hd.batch_size, hd.sampling, hd.gan) == (16, "yaw-mouth", 0.0)
+    assert new_run_config(faceset_a, faceset_b, "hd", from_init=True).batch_sizes == (16, 16)
+    assert new_run_config([faceset_a, faceset_b], faceset_b, "fast", from_init=True).batch_sizes == (16, 16)
     named = new_run_config(faceset_a, faceset_b, "quality", names=("alice", None), lr=1e-4)
     assert named.identities == ["alice", "pcavs_00098"] and named.lr == 1e-4 and named.resolution == 256
 
