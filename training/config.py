@@ -158,8 +158,9 @@ PAIR_BATCH = {"fast": 8}
 # fast pair 4 A faces beside 8 B faces made 21% more steps in 30 CPU-minutes (8,640 and 8,500 against 7,136 and 6,954,
 # seeds 0 and 1) and brought the swap nearer B in both (distance 0.416 and 0.426 against 0.449 and 0.435), as sharp
 # or sharper (0.52 and 0.47 of the ceiling against 0.46 and 0.46), mouth 0.91 and 0.92; seed 0 met every (b) target,
-# the first run to (quality_bench from the 7,200-step pretraining, AMD machine). Pairs from random weights keep A's
-# count equal to B's (not measured there).
+# the first run to (quality_bench from the 7,200-step pretraining, AMD machine). 2 A faces were as near B (0.410 and
+# 0.424), no sharper (0.53 and 0.44), with eyes following A's less (0.71 against 0.82, seed 1). Pairs from random
+# weights keep A's count equal to B's (not measured there).
 PAIR_INIT_BATCH_A = {"fast": 4}
 
 # A pair's adversarial last phase (weight, share of the run), where a preset has one: for the fast pair it drew B's
