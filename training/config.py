@@ -50,10 +50,11 @@ class TrainConfig:
                               "whoever comes in); inter (the encoder's dense bottleneck and the layers after it, "
                               "which DeepFaceLab resets when pretraining ends); or none", choices=INIT_FRESH)
     pool: dict = field(default_factory=dict)  # {"facesets": N, "faces": M, "names": [...]} when A is a pool
-    batch_size: int = setting(16, "faces per identity per step (per process under torchrun) (default 8 for a fast "
-                              "pair, 16 otherwise)", type=positive_int)
-    batch_a: int | None = setting(None, "A faces per step, where they differ from --batch-size (which then counts "
-                                  "B's): a pair from --init starts with a trained decoder A", type=positive_int)
+    batch_size: int = setting(16, "faces per identity per step, B's alone with --batch-a (per process under "
+                              "torchrun) (default 8 for a fast pair, 16 otherwise)", type=positive_int)
+    batch_a: int | None = setting(None, "A faces per step, where they differ from --batch-size (default 4 for a fast "
+                                  "pair from --init: its decoder A comes trained; else --batch-size)",
+                                  type=positive_int)
     lr: float = setting(2e-4, "AdamW learning rate (default per preset: 2e-4 fast, 5e-5 quality)",
                         type=positive_float)
     lr_fresh: float = setting(1.0, "learning rate of what an --init run draws anew (--init-fresh: decoder B), as a "
@@ -196,13 +197,14 @@ PAIR_COLOR_TRANSFER = "rct"
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE = ("steps", "minutes", "warp", "lr", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "sampling",
              "gan", "gan_share", "gan_region", "true_face", "swap_mask", "target_warp", "crop_resize", "color_transfer",
-             "weight_decay", "batch_size", "batch_a", "workers", "threads", "device", "precision", "save_every", "preview_every", "log_every")
+             "weight_decay", "batch_size", "batch_a", "workers", "threads", "device", "precision", "save_every",
+             "preview_every", "log_every")
 
 # The settings every training command line offers, generated from the fields above.
-OPTIONS = ("batch_size", "batch_a", "lr", "lr_fresh", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "gan", "gan_share",
-           "gan_region", "gan_patch", "true_face", "swap_mask", "sampling", "target_warp", "crop_resize",
-           "color_transfer", "warmup_steps", "seed", "workers", "threads", "device", "precision", "save_every", "preview_every",
-           "log_every")
+OPTIONS = ("batch_size", "batch_a", "lr", "lr_fresh", "lr_schedule", "lr_floor", "lr_dropout", "no_warp_share", "gan",
+           "gan_share", "gan_region", "gan_patch", "true_face", "swap_mask", "sampling", "target_warp", "crop_resize",
+           "color_transfer", "warmup_steps", "seed", "workers", "threads", "device", "precision", "save_every",
+           "preview_every", "log_every")
 
 
 def add_options(parser: argparse.ArgumentParser, names: tuple[str, ...] = OPTIONS) -> None:

@@ -242,8 +242,8 @@ class PairBatches(Dataset):
     """
 
     def __init__(self, bank_a: FaceBank, bank_b: FaceBank, batch_size: int | tuple[int, int],
-                 augment: AugmentConfig, seed: int, rank: int = 0, weights_a: np.ndarray | None = None, weights_b: np.ndarray | None = None,
-                 color_transfer: str = "none"):
+                 augment: AugmentConfig, seed: int, rank: int = 0, weights_a: np.ndarray | None = None,
+                 weights_b: np.ndarray | None = None, color_transfer: str = "none"):
         if color_transfer not in TRAIN_COLOR_TRANSFERS:
             raise ValueError(f"unknown colour transfer {color_transfer!r}; "
                              f"choose from {', '.join(TRAIN_COLOR_TRANSFERS)}")
