@@ -38,6 +38,7 @@ from faces import MediaSource
 from faces.cli import OneLineParser, fail, positive_float, positive_int
 from faces.fileio import atomic_write_bytes
 from training.checkpoint import load_checkpoint
+from training.config import TrainConfig
 from training.data import find_facesets
 from training.extract import extract
 from training.faceset import Faceset, FacesetWriter
@@ -202,8 +203,8 @@ class Bench:
 
 def run_facts(ckpt: dict, model: Path, init: Path | None, minutes: float, timings: dict) -> dict:
     """What the report says of a run's training and model."""
-    batch, steps = ckpt["config"]["batch_size"], int(ckpt["step"])
-    batch_a = ckpt["config"].get("batch_a") or batch
+    batch_a, batch = TrainConfig.from_dict(ckpt["config"]).batch_sizes
+    steps = int(ckpt["step"])
     return {"run": str(model.parent / "run"), "init": str(init) if init else None, "steps": steps,
             "batch_size": batch, "batch_a": batch_a, "faces_per_second": steps * (batch_a + batch) / (minutes * 60.0),
             "model": str(model),
