@@ -233,14 +233,16 @@ def test_a_pool_as_a_is_recorded_in_the_run_and_the_model_contract(pool_dir, fac
 
 
 def test_defaults_differ_for_a_pair_a_pool_and_pretraining(pool_dir, faceset_a, faceset_b):
-    """A pair samples over yaw and has the GAN phase; an any-face run (a pool as A) learns the swap's mask; neither
-    the pair nor pretraining does; a given setting wins over each default."""
+    """A pair samples over yaw and has the GAN phase; an any-face run (a pool as A) learns the swap's mask, with the
+    true-face loss on fewer A faces a step; neither the pair nor pretraining does; a given setting wins over each
+    default."""
     pair = new_run_config(faceset_a, faceset_b, "fast", 0.25, 64)
     pool = new_run_config([pool_dir], faceset_b, "fast", 0.25, 64)
     pretrain = new_run_config([pool_dir], [pool_dir], "fast", 0.25, 64, pretrain=True)
     assert (pair.sampling, pair.gan > 0, pair.swap_mask) == ("yaw-mouth", True, 0.0)
     assert (pool.sampling, pool.gan, pool.swap_mask) == ("uniform", 0.0, 1.0)
     assert (pretrain.gan, pretrain.swap_mask, pretrain.no_warp_share) == (0.0, 0.0, 0.0)
+    assert (pool.true_face, pool.batch_sizes, pretrain.true_face, pretrain.batch_sizes) == (0.01, (8, 16), 0.0, (16, 16))
     assert new_run_config([pool_dir], faceset_b, "fast", 0.25, 64, swap_mask=0.0).swap_mask == 0.0
     # decoder B is wider only where it is drawn anew beside pretrained weights, in a pair, unless told otherwise
     decoder_b = lambda *a, **k: new_run_config(*a, **k).model_config["dec_b_channels"]  # noqa: E731

@@ -388,10 +388,15 @@ def test_new_run_defaults_come_from_the_facesets_and_the_preset(faceset_a, faces
     pool = new_run_config([faceset_a, faceset_b], faceset_b, "fast")  # A a pool: uniform with its clip cap, batch 16
     assert (pool.batch_size, pool.sampling, pool.gan, pool.crop_resize, pool.color_transfer) == (
         16, "uniform", 0.0, "area", "none")
+    assert (pool.batch_sizes, pool.true_face, pool.swap_mask) == ((8, 16), 0.01, 1.0)  # 8 pool faces beside B's 16
+    assert new_run_config([faceset_a, faceset_b], faceset_b, "fast", true_face=0.0, batch_a=16).batch_sizes == (16, 16)
+    assert (cfg.true_face, from_init.true_face) == (0.0, 0.0)
     hd = new_run_config(faceset_a, faceset_b, "hd")
     assert (hd.batch_size, hd.sampling, hd.gan) == (16, "yaw-mouth", 0.0)
     assert new_run_config(faceset_a, faceset_b, "hd", from_init=True).batch_sizes == (16, 16)
-    assert new_run_config([faceset_a, faceset_b], faceset_b, "fast", from_init=True).batch_sizes == (16, 16)
+    assert new_run_config([faceset_a, faceset_b], faceset_b, "fast", from_init=True).batch_sizes == (8, 16)
+    hd_pool = new_run_config([faceset_a, faceset_b], faceset_b, "hd")
+    assert (hd_pool.batch_sizes, hd_pool.true_face) == ((16, 16), 0.0)
     named = new_run_config(faceset_a, faceset_b, "quality", names=("alice", None), lr=1e-4)
     assert named.identities == ["alice", "pcavs_00098"] and named.lr == 1e-4 and named.resolution == 256
 
