@@ -293,7 +293,7 @@ def new_run_config(facesets_a, facesets_b, preset: str = "fast", width: float = 
         settings.setdefault("gan", gan)
         settings.setdefault("gan_share", gan_share)
     else:  # a pool as A: the people it swaps were never in it, so decoder B learns the swap's mask on A's codes
-        # and the encoder B codes like A's, on fewer A faces a step
+        # and, for the fast preset, the encoder draws B's codes like A's (true-face) from fewer A faces a step
         settings.setdefault("swap_mask", POOL_SWAP_MASK)
         settings.setdefault("batch_a", POOL_BATCH_A.get(preset))
         settings.setdefault("true_face", POOL_TRUE_FACE.get(preset, TrainConfig.true_face))
