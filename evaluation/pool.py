@@ -1,7 +1,7 @@
 """Build the pretraining pool of the shared data, split by person as evaluation/split.py says.
 
     python -m evaluation.pool --out POOL_DIR [--data DIR] [--size 256] [--workers N]
-    python -m training.pretrain --facesets POOL_DIR --preset fast --out RUN --minutes 90
+    python -m training.pretrain --facesets POOL_DIR --preset fast --out RUN --minutes 45
 
 POOL_DIR gets one faceset per pool clip and per CelebA identity, and one each for UTKFace and
 All-Age-Faces, extracted at --size px, whole_face. The bench pair and the unseen people are never
