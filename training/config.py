@@ -196,14 +196,17 @@ PAIR_SAMPLING = "yaw-mouth"
 # feeds the model, kept more of B's detail than area-averaging (0.47 and 0.48 of the ceiling against 0.44, distance to
 # B 0.481 and 0.490 against 0.518, seeds 0 and 1; quality_bench, 30 CPU-minutes from a pretrained run, AMD machine).
 # Pools and pretraining keep area: pairs from a pretraining on bicubic crops were a little sharper (0.48 and 0.47
-# against 0.46) but further from B (0.469 and 0.452 against 0.451 and 0.435; same bench, seeds 0 and 1).
+# against 0.46) but further from B (0.469 and 0.452 against 0.451 and 0.435; same bench, seeds 0 and 1), and the
+# any-face model on bicubic crops met the any-face targets for 1 of 5 unseen people (3 on area crops; seed 0).
 PAIR_CROP_RESIZE = "cubic"
 
 # What a pair's B faces take of A's colours: Reinhard colour transfer (DeepFaceLab's ct_mode rct) brought the swap
 # nearer B (distance 0.451 and 0.435 against 0.481 and 0.490 with cubic crops alone, every frame B, seeds 0 and 1;
 # quality_bench, 30 CPU-minutes from a pretrained run, AMD machine) at the same sharpness (0.46 against 0.47-0.48);
 # the swapped eyes follow A's blinks less (eye-open correlation 0.78 and 0.77 against 0.89). Pools keep none: on the
-# any-face model it turned no more unseen people into B (1 of 5) and cost one of them its masks.
+# any-face model it turned no more unseen people into B (1 of 5) and cost one of them its masks; at today's any-face
+# defaults (8 pool faces, true-face, swap mask) it met the any-face targets for none of 5 (3 without; seed 0) and
+# kept video-retalking 1's mask whole in 14% of frames.
 PAIR_COLOR_TRANSFER = "rct"
 
 # Settings a resumed run may change; everything else comes from the checkpoint.
