@@ -173,7 +173,9 @@ PAIR_GAN = {"fast": (0.02, 0.4)}
 
 # An any-face run's (a pool as A) swap-mask weight: on the fast any-face model it gave all five unseen people whole
 # masks in 99-100% of frames (d10 64% -> 100%, driving 5% -> 100%), in five runs out of five (two seeds, two
-# machines, with and without --true-face 0.01; quality_bench, 30 CPU-minutes).
+# machines, with and without --true-face 0.01; quality_bench, 30 CPU-minutes). At today's any-face defaults neither
+# side of 1 did better (seeds 0 and 2, where 1 met every any-face target for 3 and 1 of 5 people): 2 met it for 2 and
+# 1 (video-retalking 1's mask whole in 49% of frames with seed 0), 0.5 for 2 and 1 (AMD machine).
 POOL_SWAP_MASK = 1.0
 
 # An any-face run's A faces per step and true-face weight, where a preset has them. On the fast any-face model, 8 pool
