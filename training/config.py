@@ -19,7 +19,7 @@ from training.checkpoint import CheckpointError
 from training.data import CROP_RESIZES, SAMPLINGS, TRAIN_COLOR_TRANSFERS, check_alike, find_facesets
 from training.faceset import Faceset, FacesetError
 from training.losses import LOSS_OPTIONS, LossConfig
-from training.model import INIT_FRESH, PAIR_DECODER_B_WIDTH, PRESETS, ModelConfig, SwapModel, scale_config
+from training.model import ARCHS, INIT_FRESH, PAIR_DECODER_B_WIDTH, PRESETS, ModelConfig, SwapModel, scale_config
 
 LR_SCHEDULES = ("constant", "cosine")
 GAN_REGIONS = ("face", "no-features")
@@ -244,12 +244,18 @@ def settings_from(args: argparse.Namespace, names: tuple[str, ...] = OPTIONS) ->
 
 
 def model_config_for(preset: str, width: float = 1.0, resolution: int | None = None,
-                     decoder_b_width: float = 1.0, decoder_b_full_res: bool = False) -> ModelConfig:
+                     decoder_b_width: float = 1.0, decoder_b_full_res: bool = False, arch: str = "df") -> ModelConfig:
     """The network of a preset, optionally narrower/wider (`width`; decoder B alone: `decoder_b_width`), at another
-    resolution, or with decoder B upscaling to the full resolution (`decoder_b_full_res`); checks it builds."""
+    resolution, with decoder B upscaling to the full resolution (`decoder_b_full_res`), or in DeepFaceLab's LIAE shape
+    (`arch`); checks it builds."""
     if preset not in PRESETS:
         raise TrainError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    cfg = scale_config(PRESETS[preset], width, resolution, decoder_b_width, decoder_b_full_res)
+    if arch not in ARCHS:
+        raise TrainError(f"unknown --arch {arch!r}; choose from {', '.join(ARCHS)}")
+    if arch == "liae" and (decoder_b_width != 1.0 or decoder_b_full_res):
+        raise TrainError("--arch liae has one decoder for both people: --decoder-b-width and --decoder-b-full-res "
+                         "do not apply")
+    cfg = replace(scale_config(PRESETS[preset], width, resolution, decoder_b_width, decoder_b_full_res), arch=arch)
     try:
         SwapModel(cfg)
     except ValueError as exc:
@@ -277,9 +283,15 @@ def describe_pool(facesets: list[Faceset]) -> dict:
 def new_run_config(facesets_a, facesets_b, preset: str = "fast", width: float = 1.0, resolution: int | None = None,
                    names: tuple[str | None, str | None] = (None, None), pretrain: bool = False,
                    decoder_b_width: float | None = None, from_init: bool = False, decoder_b_full_res: bool = False,
-                   **settings) -> TrainConfig:
+                   arch: str = "df", **settings) -> TrainConfig:
     """Config for a fresh run; a side given as one path or a list of paths (facesets or folders of facesets).
-    `from_init`: the run starts from another run's weights (--init), which decides decoder B's default width."""
+    `from_init`: the run starts from another run's weights (--init), which decides decoder B's default width.
+    `arch`: the network's shape, DF or LIAE (training.model)."""
+    if arch == "liae" and (pretrain or from_init):
+        raise TrainError("--arch liae trains a pair or an any-face model from random weights: its pretraining and "
+                         "--init are not built (a pretrained run is DF)")
+    if arch == "liae" and settings.get("true_face"):
+        raise TrainError("--true-face judges the shared code of DF's encoder: --arch liae has none (as in DeepFaceLab)")
     a = find_facesets(facesets_a if isinstance(facesets_a, (list, tuple)) else [facesets_a])
     b = find_facesets(facesets_b if isinstance(facesets_b, (list, tuple)) else [facesets_b])
     check_alike(a[0], b[0])
@@ -287,7 +299,7 @@ def new_run_config(facesets_a, facesets_b, preset: str = "fast", width: float = 
         fresh_b = "decoder_b." in INIT_FRESH[settings.get("init_fresh", TrainConfig.init_fresh)]
         pair = not pretrain and len(a) == 1 and len(b) == 1
         decoder_b_width = PAIR_DECODER_B_WIDTH.get(preset, 1.0) if pair and from_init and fresh_b else 1.0
-    model_cfg = model_config_for(preset, width, resolution, decoder_b_width, decoder_b_full_res)
+    model_cfg = model_config_for(preset, width, resolution, decoder_b_width, decoder_b_full_res, arch)
     settings.setdefault("lr", PRESET_LR.get(preset, TrainConfig.lr))
     if pretrain:  # a pool is pretrained warped to the end: the pairs started from it sharpen in their own last phase
         settings.setdefault("no_warp_share", 0.0)
@@ -305,7 +317,7 @@ def new_run_config(facesets_a, facesets_b, preset: str = "fast", width: float = 
         # and, for the fast preset, the encoder draws B's codes like A's (true-face) from fewer A faces a step
         settings.setdefault("swap_mask", POOL_SWAP_MASK)
         settings.setdefault("batch_a", POOL_BATCH_A.get(preset))
-        settings.setdefault("true_face", POOL_TRUE_FACE.get(preset, TrainConfig.true_face))
+        settings.setdefault("true_face", POOL_TRUE_FACE.get(preset, TrainConfig.true_face) if arch == "df" else 0.0)
     return TrainConfig(facesets_a=[str(f.root) for f in a], facesets_b=[str(f.root) for f in b],
                        identities=[pool_name(a, names[0]), pool_name(b, names[1])], preset=preset,
                        model_config=model_cfg.to_dict(), coverage=a[0].coverage, template_id=a[0].template_id,
@@ -341,6 +353,8 @@ def check_init(cfg: TrainConfig, init: dict, source: str) -> None:
     """Raise TrainError (one line) unless the loaded run `init` can start `cfg`'s run: same network, same crops."""
     init_cfg = init["config"]
     own, theirs = ModelConfig.from_dict(cfg.model_config), ModelConfig.from_dict(init["model_config"])
+    if own.arch != theirs.arch:
+        raise TrainError(f"--init {source} is a {theirs.arch} network; this run is {own.arch}")
     own_b = {"dec_b_channels": own.dec_b_channels, "dec_b_head_scale": own.dec_b_head_scale}
     same_but_decoder_b = replace(theirs, **own_b) == own
     if same_but_decoder_b and own != theirs and "decoder_b." not in INIT_FRESH[cfg.init_fresh]:  # B anew: any shape

@@ -13,6 +13,17 @@ Swapping is encoder + the *other* decoder: `model.path("a2b")` is what gets expo
 than decoder A (`dec_b_channels`), and may go on to the full resolution with one more upscale and predict pixels
 rather than blocks (`dec_b_head_scale` 1): a pair started from a pretrained run draws it anew, so its shape is free.
 
+`arch="liae"` is DeepFaceLab's LIAE shape instead, at the same encoder and decoder widths:
+
+    face ─► encoder (shared convs) ─► f ─┬─► inter A  ─┐
+                                         └─► inter AB ─┴─► concat ─► decoder (shared) ─► face, mask
+
+A's faces are drawn from [inter A, inter AB] of their features, B's from [inter AB, inter AB], and the swap A->B
+from [inter AB, inter AB] of A's features: one decoder draws both people, and what tells it to draw B is that both
+halves of its code come from inter AB. Each inter is a dense bottleneck, an expansion and an upscale to half the
+code channels of DF, so the decoder is DF's. `decoder_a` and `decoder_b` are the two routes through these shared
+parts (`LiaeRoute`), so training, export and the swap path use them as they use DF's decoders.
+
 `python -m training.model` prints every preset's parameter count and the MACs of its A->B path.
 """
 from __future__ import annotations
@@ -39,6 +50,7 @@ class ModelConfig:
     head_scale: int = 2   # the heads predict head_scale x head_scale blocks: the decoder stops at resolution / this
     dec_b_channels: tuple[int, ...] = ()                # decoder B's own upscale widths; () = dec_channels
     dec_b_head_scale: int = 0                           # decoder B's own head scale; 0 = head_scale
+    arch: str = "df"      # df: a decoder per person; liae: one decoder, a dense "inter" per route (module docstring)
 
     @property
     def decoder_b_channels(self) -> tuple[int, ...]:
@@ -76,6 +88,8 @@ PRESETS: dict[str, ModelConfig] = {
                            inter_channels=512, dec_channels=(256, 128), res_blocks=2),
 }
 
+
+ARCHS = ("df", "liae")
 
 # How much wider than the preset's decoder B is, for a pair started from a pretrained run with decoder B drawn anew
 # (the other weights come from that run, so only decoder B can change shape). For the fast pair 1.5x (0.75 GMAC A->B
@@ -144,8 +158,24 @@ class ResBlock(nn.Module):
         return F.leaky_relu(x + y, 0.2)
 
 
+class Inter(nn.Module):
+    """Dense bottleneck, expansion to a (channels, R/16, R/16) map and a 2x upscale: DF's encoder end, LIAE's inter."""
+
+    def __init__(self, features: int, latent: int, channels: int, low: int):
+        super().__init__()
+        self.low, self.channels = low, channels
+        self.bottleneck = nn.Linear(features, latent)
+        self.expand = nn.Linear(latent, channels * low * low)
+        self.up = Upscale(channels, channels)
+
+    def forward(self, f):
+        """(N, features) -> (N, channels, R/8, R/8)."""
+        return self.up(self.expand(self.bottleneck(f)).view(-1, self.channels, self.low, self.low))
+
+
 class Encoder(nn.Module):
-    """Shared encoder: strided convs, dense bottleneck, expansion to a (inter, R/8, R/8) map."""
+    """Shared encoder: strided convs, then (DF) a dense bottleneck and an expansion to a (inter, R/8, R/8) map; for
+    LIAE it stops at the flattened conv features, which each route's inter parts read."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -157,15 +187,20 @@ class Encoder(nn.Module):
             cin = cout
         self.down = nn.Sequential(*layers)
         self.low = cfg.resolution // (cfg.unshuffle * 2 ** len(cfg.enc_channels))
-        self.bottleneck = nn.Linear(cin * self.low * self.low, cfg.latent)
-        self.expand = nn.Linear(cfg.latent, cfg.inter_channels * self.low * self.low)
-        self.inter_channels = cfg.inter_channels
-        self.up = Upscale(cfg.inter_channels, cfg.inter_channels)
+        self.features = cin * self.low * self.low
+        self.inter = cfg.arch == "df"
+        if self.inter:  # DF: the encoder's own inter part (its weights keep the names bottleneck, expand, up)
+            self.bottleneck = nn.Linear(self.features, cfg.latent)
+            self.expand = nn.Linear(cfg.latent, cfg.inter_channels * self.low * self.low)
+            self.inter_channels = cfg.inter_channels
+            self.up = Upscale(cfg.inter_channels, cfg.inter_channels)
 
     def forward(self, x):
-        """(N, 3, R, R) faces -> (N, inter, R/8, R/8) shared code."""
-        z = self.bottleneck(torch.flatten(self.down(self.unshuffle(x)), 1))
-        y = self.expand(z).view(-1, self.inter_channels, self.low, self.low)
+        """(N, 3, R, R) faces -> (N, inter, R/8, R/8) shared code (LIAE: (N, features) conv features)."""
+        f = torch.flatten(self.down(self.unshuffle(x)), 1)
+        if not self.inter:
+            return f
+        y = self.expand(self.bottleneck(f)).view(-1, self.inter_channels, self.low, self.low)
         return self.up(y)
 
 
@@ -191,6 +226,20 @@ class Decoder(nn.Module):
         return out[:, :3], out[:, 3:]
 
 
+class LiaeRoute(nn.Module):
+    """One way through LIAE's shared parts: the concatenated codes of two inter parts (the same one twice for B and
+    for the swap), then the one decoder. Same interface as a DF decoder: encoder output -> (face, mask)."""
+
+    def __init__(self, first: Inter, second: Inter, decoder: Decoder):
+        super().__init__()
+        self.first, self.second, self.decoder = first, second, decoder
+
+    def forward(self, f):
+        """Encoder features (N, features) -> (face (N, 3, R, R), mask (N, 1, R, R))."""
+        y = self.first(f)
+        return self.decoder(torch.cat([y, y if self.second is self.first else self.second(f)], 1))
+
+
 class SwapModel(nn.Module):
     """The shared encoder and the two decoders, trained together."""
 
@@ -204,10 +253,23 @@ class SwapModel(nn.Module):
         if 2 ** len(cfg.decoder_b_channels) * cfg.decoder_b_head_scale != 2 ** len(cfg.dec_channels) * cfg.head_scale:
             raise ValueError(f"decoder B has {len(cfg.decoder_b_channels)} upscales and a {cfg.decoder_b_head_scale}x "
                              f"head, decoder A {len(cfg.dec_channels)} and a {cfg.head_scale}x head")
+        if cfg.arch not in ARCHS:
+            raise ValueError(f"unknown architecture {cfg.arch!r}; choose from {', '.join(ARCHS)}")
+        if cfg.arch == "liae" and (cfg.dec_b_channels or cfg.dec_b_head_scale):
+            raise ValueError("LIAE has one decoder for both people: decoder B cannot have a shape of its own")
+        if cfg.arch == "liae" and cfg.inter_channels % 2:
+            raise ValueError(f"LIAE splits the {cfg.inter_channels} code channels in two halves: it needs an even count")
         self.config = cfg
         self.encoder = Encoder(cfg)
-        self.decoder_a = Decoder(cfg)
-        self.decoder_b = Decoder(cfg, cfg.decoder_b_channels, cfg.decoder_b_head_scale)
+        if cfg.arch == "df":
+            self.decoder_a = Decoder(cfg)
+            self.decoder_b = Decoder(cfg, cfg.decoder_b_channels, cfg.decoder_b_head_scale)
+        else:  # the parts are shared between the two routes; named_parameters() lists each once
+            inter_a, inter_ab = (Inter(self.encoder.features, cfg.latent, cfg.inter_channels // 2, low)
+                                 for _ in range(2))
+            decoder = Decoder(cfg)
+            self.decoder_a = LiaeRoute(inter_a, inter_ab, decoder)
+            self.decoder_b = LiaeRoute(inter_ab, inter_ab, decoder)
 
     def forward(self, x: torch.Tensor, identity: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode `x` (N, 3, R, R, RGB in [0, 1]) and decode it as `identity` ('a' or 'b')."""
@@ -262,6 +324,7 @@ def describe_presets() -> list[str]:
     networks += [(f"{name}, a pair from --init with --decoder-b-full-res",
                   scale_config(PRESETS[name], 1.0, None, wide, decoder_b_full_res=True))
                  for name, wide in PAIR_DECODER_B_WIDTH.items()]
+    networks += [(f"{name}, --arch liae", replace(cfg, arch="liae")) for name, cfg in PRESETS.items()]
     lines = []
     for name, cfg in networks:
         with torch.device("meta"):  # shapes only, no memory for the weights

@@ -22,7 +22,7 @@ from training.checkpoint import CheckpointError, checkpoint_path, load_checkpoin
 from training.config import INIT_OPTIONS, TrainConfig, TrainError, add_options, check_init, model_config_for, \
     new_run_config, path_of, resumed_config, settings_from
 from training.faceset import FacesetError
-from training.model import INIT_FRESH, PAIR_DECODER_B_WIDTH, PRESETS, ModelConfig
+from training.model import ARCHS, INIT_FRESH, PAIR_DECODER_B_WIDTH, PRESETS, ModelConfig
 
 USER_ERRORS = (TrainError, FacesetError, CheckpointError)
 
@@ -49,6 +49,10 @@ def build_parser(prog: str, description: str, pretrain: bool = False) -> OneLine
         p.add_argument("--decoder-b-full-res", action="store_true",
                        help="decoder B goes on upscaling to the full resolution and predicts pixels, not 2x2 blocks "
                             "(a pair from --init draws decoder B anew, so its shape is free)")
+        p.add_argument("--arch", choices=ARCHS, help="the network's shape: df (a decoder per person, the default) or "
+                                                     "liae (DeepFaceLab's LIAE: one decoder, a dense inter part for A "
+                                                     "and one shared; from random weights only, no --true-face; a "
+                                                     "resumed run keeps its own)")
         p.add_argument("--name-a", metavar="NAME", help="name of A (default: the faceset or pool folder name)")
         p.add_argument("--name-b", metavar="NAME", help="name of B (default: the faceset folder name)")
     p.add_argument("--preset", choices=sorted(PRESETS), help="network size (default fast; a resumed run keeps its own)")
@@ -81,9 +85,12 @@ def run_main(prog: str, description: str, argv: list[str] | None, pretrain: bool
                 raise TrainError(f"{checkpoint_path(args.out)} is a {other} run: resume it with python -m {other}")
             decoder_b_width = getattr(args, "decoder_b_width", None) or 1.0
             full_res = getattr(args, "decoder_b_full_res", False)
+            arch = ModelConfig.from_dict(ckpt["model_config"]).arch
+            if getattr(args, "arch", None) not in (None, arch):
+                raise TrainError(f"{checkpoint_path(args.out)} is a {arch} run: --arch cannot change when resuming")
             wants_other_net = args.width != 1.0 or args.resolution is not None or decoder_b_width != 1.0 or full_res
             model_cfg = model_config_for(args.preset or ckpt["preset"], args.width, args.resolution,
-                                         decoder_b_width, full_res) if wants_other_net else None
+                                         decoder_b_width, full_res, arch) if wants_other_net else None
             if model_cfg and not (getattr(args, "decoder_b_width", None) or full_res):  # decoder B as the run has it
                 theirs = ModelConfig.from_dict(ckpt["model_config"])
                 model_cfg = replace(model_cfg, dec_b_channels=theirs.dec_b_channels,
@@ -110,7 +117,8 @@ def run_main(prog: str, description: str, argv: list[str] | None, pretrain: bool
             cfg = new_run_config(*sides, args.preset or "fast", args.width, args.resolution, names,
                                  pretrain=pretrain, decoder_b_width=getattr(args, "decoder_b_width", None),
                                  from_init=bool(getattr(args, "init", None)),
-                                 decoder_b_full_res=getattr(args, "decoder_b_full_res", False), **settings, **length)
+                                 decoder_b_full_res=getattr(args, "decoder_b_full_res", False),
+                                 arch=getattr(args, "arch", None) or "df", **settings, **length)
             if not pretrain and not args.init and "init_fresh" in settings:
                 raise TrainError("--init-fresh says what of an --init run starts anew: it needs --init RUN")
             if "lr_fresh" in settings and (pretrain or not args.init or not INIT_FRESH[cfg.init_fresh]):
