@@ -371,3 +371,58 @@ def test_pretrain_command_line_runs_and_says_how_to_resume(pool_dir, tmp_path):
     again = run_module("training.train", "--out", str(out), "--resume", "--steps", "3")
     assert again.returncode == 2 and "resume it with python -m training.pretrain" in again.stderr
     assert json.loads(json.dumps(load_checkpoint(out)["config"]["pool"]))["facesets"] == 5
+
+
+def test_a_liae_pair_trains_resumes_exports_and_refuses_what_it_cannot_do_in_one_line(tiny_pretrain, pool_dir,
+                                                                                      faceset_a, faceset_b, tmp_path,
+                                                                                      capsys):
+    """--arch liae: a pair from random weights learns, resumes as LIAE, and exports an A->B model (ONNX, int8 and
+    DFM) that runs; its pretraining, --init (either way), --true-face, a decoder B of its own and a changed --arch on
+    resume are refused in one line each, with no run folder left behind."""
+    import onnxruntime as ort
+
+    from export.onnx_export import export_checkpoint
+
+    from tests.fixtures_training import TINY_RUN
+
+    settings = dict(TINY_RUN)
+    cfg = new_run_config(faceset_a, faceset_b, settings.pop("preset"), settings.pop("width"), settings.pop("resolution"),
+                         arch="liae", **settings)
+    out = tmp_path / "liae"
+    result = train(cfg, out)
+    first, last = result.scores[0], result.scores[-1]
+    assert last["a2a_loss"] <= 0.8 * first["a2a_loss"] and last["b2b_loss"] <= 0.8 * first["b2b_loss"], (first, last)
+    ckpt = load_checkpoint(out)
+    assert ckpt["model_config"]["arch"] == "liae" and ckpt["config"]["true_face"] == 0.0
+    assert {"decoder_a.first.bottleneck.weight", "decoder_b.first.bottleneck.weight",
+            "decoder_b.decoder.head.weight"} <= set(ckpt["model"])
+    assert torch.equal(ckpt["model"]["decoder_a.second.expand.weight"], ckpt["model"]["decoder_b.first.expand.weight"])
+    pair = ["--faceset-a", str(faceset_a), "--faceset-b", str(faceset_b), *TINY]
+    assert train_main(["--out", str(out), "--resume", "--steps", "105", "--threads", "1"]) == 0
+    assert load_checkpoint(out)["step"] == 105 and load_checkpoint(out)["model_config"]["arch"] == "liae"
+    capsys.readouterr()
+    result = export_checkpoint(out, tmp_path / "liae.onnx")
+    contract = result.contract
+    session = ort.InferenceSession(str(tmp_path / "liae.onnx"), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32)
+    face, mask = session.run([contract.face_output, contract.mask_output], {contract.input_name: x})
+    with torch.no_grad():
+        expected = build_model_from_checkpoint(load_checkpoint(out)).path("a2b")(torch.from_numpy(x))
+    assert np.abs(face - expected[0].numpy()).max() < 1e-4 and np.abs(mask - expected[1].numpy()).max() < 1e-4
+    export_checkpoint(out, tmp_path / "liae8.onnx", int8_faceset=faceset_a, dfm=True)  # raises unless parity holds
+    assert (tmp_path / "liae8.onnx").stat().st_size < (tmp_path / "liae.onnx").stat().st_size / 2
+    assert (tmp_path / "liae8.dfm").exists()
+    run_dir, _ = tiny_pretrain
+    refusals = [([*pair, "--arch", "liae", "--init", str(run_dir)], "--init"),
+                ([*pair, "--arch", "liae", "--true-face", "0.01"], "--true-face"),
+                ([*pair, "--arch", "liae", "--decoder-b-width", "2"], "--decoder-b-width"),
+                ([*pair, "--init", str(out)], "liae network")]
+    for i, (args, word) in enumerate(refusals):
+        code = train_main([*args, "--out", str(tmp_path / f"no{i}"), "--steps", "1"])
+        assert_one_line_error(code, capsys.readouterr().err, "python -m training.train", word)
+        assert not (tmp_path / f"no{i}" / "checkpoint.pt").exists()
+    code = train_main(["--out", str(out), "--resume", "--arch", "df", "--steps", "110"])
+    assert_one_line_error(code, capsys.readouterr().err, "python -m training.train", "--arch", "resuming")
+    assert load_checkpoint(out)["step"] == 105
+    with pytest.raises(ValueError, match="pretraining"):
+        new_run_config([pool_dir], [pool_dir], "fast", 0.25, 64, names=("pool", "pool"), pretrain=True, arch="liae")

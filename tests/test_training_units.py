@@ -372,6 +372,37 @@ def test_a_full_resolution_decoder_b_predicts_pixels_and_keeps_the_rest_of_the_n
         SwapModel(replace(full, dec_b_channels=(96, 48)))
 
 
+def test_liae_draws_b_and_the_swap_from_the_shared_inter_twice_and_a_from_its_own_and_the_shared_one():
+    """DeepFaceLab's LIAE: one decoder; B's faces and the swap come from [inter AB, inter AB], A's from
+    [inter A, inter AB]. So A's own inter part moves A->A and nothing of A->B; the shared parts count once."""
+    df = scale_config(PRESETS["fast"], 0.25, 64)
+    liae = replace(df, arch="liae")
+    assert ModelConfig.from_dict(liae.to_dict()) == liae and ModelConfig.from_dict(df.to_dict()).arch == "df"
+    torch.manual_seed(0)
+    model = SwapModel(liae).eval()
+    assert model.decoder_a.decoder is model.decoder_b.decoder and model.decoder_a.second is model.decoder_b.first
+    assert model.decoder_b.first is model.decoder_b.second and model.decoder_a.first is not model.decoder_a.second
+    unique = {id(p) for p in model.parameters()}
+    assert len(unique) == len(list(model.parameters())) < len(model.state_dict())  # shared weights listed once
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        a2b, a2a = model.path("a2b")(x), model.path("b2a")(x)
+        assert a2b[0].shape == (2, 3, 64, 64) and a2b[1].shape == (2, 1, 64, 64)
+        for p in model.decoder_a.first.parameters():  # inter A only
+            p.add_(0.5 * torch.randn_like(p))
+        assert torch.equal(model.path("a2b")(x)[0], a2b[0])
+        assert not torch.allclose(model.path("b2a")(x)[0], a2a[0], atol=1e-3)
+    # the decoder is DF's; each inter part half DF's code channels: the swap path costs a little less than DF's
+    assert [m.out_channels for m in model.decoder_b.decoder.modules() if isinstance(m, torch.nn.Conv2d)] == \
+        [m.out_channels for m in SwapModel(df).decoder_b.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert count_macs(SwapModel(replace(PRESETS["fast"], arch="liae")).path("a2b"), 128) < \
+        count_macs(SwapModel(PRESETS["fast"]).path("a2b"), 128)
+    with pytest.raises(ValueError, match="one decoder for both people"):
+        SwapModel(scale_config(liae, 1.0, None, 1.5))
+    with pytest.raises(ValueError, match="unknown architecture 'lia'"):
+        SwapModel(replace(df, arch="lia"))
+
+
 def test_new_run_defaults_come_from_the_facesets_and_the_preset(faceset_a, faceset_b):
     from training.config import new_run_config
 

@@ -89,6 +89,9 @@ PRESETS: dict[str, ModelConfig] = {
 }
 
 
+# The network shapes. DF is the default: LIAE lost to it at 30 CPU-minutes (quality_bench, AMD machine): its pairs from
+# random weights were further from B (distance 0.446 and 0.456 against 0.407), no sharper, its eyes followed A's less,
+# and its any-face model met the targets for none of 5 unseen people (DF: 3). Figures in the README.
 ARCHS = ("df", "liae")
 
 # How much wider than the preset's decoder B is, for a pair started from a pretrained run with decoder B drawn anew
