@@ -161,19 +161,30 @@ class ResBlock(nn.Module):
         return F.leaky_relu(x + y, 0.2)
 
 
+def _inter_layers(part: nn.Module, features: int, latent: int, channels: int, low: int) -> None:
+    """Give `part` an inter part's layers: a dense bottleneck, an expansion to a (channels, low, low) map and a 2x
+    upscale (DF's encoder ends in them, under these names; each LIAE inter part is one)."""
+    part.low, part.channels = low, channels
+    part.bottleneck = nn.Linear(features, latent)
+    part.expand = nn.Linear(latent, channels * low * low)
+    part.up = Upscale(channels, channels)
+
+
+def _inter_code(part: nn.Module, f: torch.Tensor) -> torch.Tensor:
+    """(N, features) -> (N, channels, 2 low, 2 low) through the layers `_inter_layers` gave `part`."""
+    return part.up(part.expand(part.bottleneck(f)).view(-1, part.channels, part.low, part.low))
+
+
 class Inter(nn.Module):
-    """Dense bottleneck, expansion to a (channels, R/16, R/16) map and a 2x upscale: DF's encoder end, LIAE's inter."""
+    """LIAE's inter part: dense bottleneck, expansion to a (channels, R/16, R/16) map, 2x upscale."""
 
     def __init__(self, features: int, latent: int, channels: int, low: int):
         super().__init__()
-        self.low, self.channels = low, channels
-        self.bottleneck = nn.Linear(features, latent)
-        self.expand = nn.Linear(latent, channels * low * low)
-        self.up = Upscale(channels, channels)
+        _inter_layers(self, features, latent, channels, low)
 
     def forward(self, f):
         """(N, features) -> (N, channels, R/8, R/8)."""
-        return self.up(self.expand(self.bottleneck(f)).view(-1, self.channels, self.low, self.low))
+        return _inter_code(self, f)
 
 
 class Encoder(nn.Module):
@@ -191,20 +202,14 @@ class Encoder(nn.Module):
         self.down = nn.Sequential(*layers)
         self.low = cfg.resolution // (cfg.unshuffle * 2 ** len(cfg.enc_channels))
         self.features = cin * self.low * self.low
-        self.inter = cfg.arch == "df"
-        if self.inter:  # DF: the encoder's own inter part (its weights keep the names bottleneck, expand, up)
-            self.bottleneck = nn.Linear(self.features, cfg.latent)
-            self.expand = nn.Linear(cfg.latent, cfg.inter_channels * self.low * self.low)
-            self.inter_channels = cfg.inter_channels
-            self.up = Upscale(cfg.inter_channels, cfg.inter_channels)
+        self.df = cfg.arch == "df"
+        if self.df:  # DF: the encoder ends in the inter layers (weights named encoder.bottleneck, .expand, .up)
+            _inter_layers(self, self.features, cfg.latent, cfg.inter_channels, self.low)
 
     def forward(self, x):
         """(N, 3, R, R) faces -> (N, inter, R/8, R/8) shared code (LIAE: (N, features) conv features)."""
         f = torch.flatten(self.down(self.unshuffle(x)), 1)
-        if not self.inter:
-            return f
-        y = self.expand(self.bottleneck(f)).view(-1, self.inter_channels, self.low, self.low)
-        return self.up(y)
+        return _inter_code(self, f) if self.df else f
 
 
 class Decoder(nn.Module):
