@@ -85,14 +85,14 @@ def run_main(prog: str, description: str, argv: list[str] | None, pretrain: bool
                 raise TrainError(f"{checkpoint_path(args.out)} is a {other} run: resume it with python -m {other}")
             decoder_b_width = getattr(args, "decoder_b_width", None) or 1.0
             full_res = getattr(args, "decoder_b_full_res", False)
-            arch = ModelConfig.from_dict(ckpt["model_config"]).arch
+            theirs = ModelConfig.from_dict(ckpt["model_config"])  # the network the run has
+            arch = theirs.arch
             if getattr(args, "arch", None) not in (None, arch):
                 raise TrainError(f"{checkpoint_path(args.out)} is a {arch} run: --arch cannot change when resuming")
             wants_other_net = args.width != 1.0 or args.resolution is not None or decoder_b_width != 1.0 or full_res
             model_cfg = model_config_for(args.preset or ckpt["preset"], args.width, args.resolution,
                                          decoder_b_width, full_res, arch) if wants_other_net else None
             if model_cfg and not (getattr(args, "decoder_b_width", None) or full_res):  # decoder B as the run has it
-                theirs = ModelConfig.from_dict(ckpt["model_config"])
                 model_cfg = replace(model_cfg, dec_b_channels=theirs.dec_b_channels,
                                     dec_b_head_scale=theirs.dec_b_head_scale)
             side_a = args.facesets if pretrain else args.faceset_a
