@@ -183,11 +183,11 @@ POOL_SWAP_MASK = 1.0
 # true-face loss on top turned the unseen people into B: over five unseen people 92% and 94% of frames B (seeds 0 and
 # 1) against 74% with 8 A faces alone and 54-81% in the eight runs before, whole masks in 99-100% of frames for all
 # five where 8 A faces alone kept them in 50% for one; 3 and 2 of 5 people met every any-face target (1 or 2 before;
-# quality_bench, 30 CPU-minutes, AMD machine); a third seed met it for 1 (three people lost masks in 2-17% of frames),
-# a fourth for 2. The faces stay soft (0.11-0.27 of the ceiling). --true-face 0.02 and 8 B faces (--batch-size 8) did
-# no better, nor 4 pool faces (--batch-a 4: 24% more steps, 2 of 5 people; seed 0), a 1.5x decoder B
-# (--decoder-b-width 1.5: 31% fewer steps, 1 of 5) or warping to the end (--no-warp-share 0: every frame B but softer, masks whole in 81-88% of frames
-# for three people, 2 of 5 with seed 0 and 2 with seed 1 against 3 and 2 at the defaults; 0.1: 1 of 5).
+# quality_bench, 30 CPU-minutes, AMD machine); a third seed met it for 1 (three people lost masks in 2-17% of frames), a
+# fourth for 2. The faces stay soft (0.11-0.27 of the ceiling). --true-face 0.02 and 8 B faces (--batch-size 8) did no
+# better, nor 4 pool faces (--batch-a 4: 24% more steps, 2 of 5 people; seed 0), a 1.5x decoder B (--decoder-b-width
+# 1.5: 31% fewer steps, 1 of 5) or warping to the end (--no-warp-share 0: every frame B but softer, masks whole in
+# 81-88% of frames for three people, 2 of 5 with seed 0 and 2 with seed 1 against 3 and 2 at the defaults; 0.1: 1 of 5).
 POOL_BATCH_A = {"fast": 8}
 POOL_TRUE_FACE = {"fast": 0.01}
 
